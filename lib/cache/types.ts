@@ -1,0 +1,59 @@
+// The contract between the /v2 blob handler and the blob cache.
+import type { Readable } from 'node:stream'
+import type { Logger } from '../log.js'
+import type { Metrics } from '../metrics.js'
+
+export interface BlobCacheOptions {
+  /** Root of the store (created if missing). */
+  dir: string
+  /** Bytes; 0 or Infinity = unbounded. LRU eviction deletes files beyond it. */
+  maxSize: number
+  /** Verify the SHA-256 of every whole-blob read on the way out. */
+  verifyOnServe: boolean
+  /** ms a fill may go on after its first client disconnected (and overall idle bound). */
+  fillTimeout: number
+  log: Logger
+  metrics: Metrics
+}
+
+export interface ByteRange {
+  /** inclusive */
+  start: number
+  /** inclusive */
+  end: number
+}
+
+/** The claimant of a miss: the only one that fetches upstream for this digest. */
+export interface FillClaim {
+  role: 'writer'
+  /**
+   * Hands the upstream 200 body to the cache. Returns the stream to send to
+   * the client: the same bytes, streamed as they arrive, with the final chunk
+   * held back until SHA-256 and length matched (on a mismatch it errors, and
+   * nothing is committed). The fill reads the upstream to its end even when
+   * the returned stream is destroyed (client gone), bounded by fillTimeout.
+   * A disk error stops caching but not the returned stream.
+   */
+  fill(upstreamBody: Readable, size: number | undefined): Readable
+  /** Upstream did not answer 200: release the claim so followers go upstream themselves. */
+  abandon(): void
+}
+
+/** Someone else (this process or another sharing the dir) is filling. */
+export interface FillFollower {
+  role: 'follower'
+  size: number
+  /** Tails the growing temp file; verified like a hit; errors if the fill fails. */
+  body: Readable
+}
+
+export interface BlobCacheStats {
+  hits: number
+  misses: number
+  bytesFromCache: number
+  bytesFromUpstream: number
+  evictions: number
+  bytesOnDisk: number
+  blobs: number
+  inflightFills: number
+}

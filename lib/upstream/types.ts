@@ -1,0 +1,53 @@
+import type { Readable } from 'node:stream'
+
+/** Lowercase header names; repeated headers (WWW-Authenticate) become arrays. */
+export type HeaderMap = Record<string, string | string[]>
+
+export interface UpstreamRequest {
+  method: 'GET' | 'HEAD' | 'POST'
+  url: URL
+  /** Sent as given, plus Host (from url) and framing headers the client adds. */
+  headers: Record<string, string>
+  /** Small bodies only (token POSTs): sent with Content-Length. */
+  body?: Buffer
+  /** Aborting destroys the socket (it never goes back to the pool) and the body. */
+  signal?: AbortSignal
+}
+
+export interface UpstreamResponse {
+  status: number
+  statusText: string
+  headers: HeaderMap
+  /**
+   * The body, streamed with backpressure. Empty and already ended for HEAD,
+   * 204 and 304. It errors with UpstreamError('reset'|'timeout'|'protocol')
+   * when the upstream dies mid-body, sends fewer bytes than Content-Length, or
+   * goes idle. The socket returns to the pool only after the body was read to
+   * its end; destroying the body destroys the socket.
+   */
+  body: Readable
+  /** The URL this response came from. */
+  url: URL
+}
+
+export interface UpstreamClientOptions {
+  /** ms to establish TCP (+ TLS, + CONNECT tunnel). */
+  connectTimeout: number
+  /** ms from request written to complete response headers. */
+  headerTimeout: number
+  /** ms without a byte while reading a body. */
+  idleTimeout: number
+  /** Bound on concurrent sockets per origin; further requests queue. */
+  maxSocketsPerOrigin: number
+  /** Outbound proxy configuration (from http_proxy / https_proxy / no_proxy). */
+  proxy?: ProxyEnv
+  /** Extra CA certificates or rejectUnauthorized=false, for tests with TLS upstreams. */
+  tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean }
+}
+
+export interface ProxyEnv {
+  http?: URL
+  https?: URL
+  /** Entries of no_proxy: host names, .domain suffixes, '*', optional :port. */
+  noProxy: string[]
+}
