@@ -1,7 +1,7 @@
 // One error type for everything the proxy itself refuses or fails at.
 // Upstream errors are not ProxyErrors: they pass through as the upstream
 // wrote them. Mapping to the registry's {"errors":[…]} body happens in
-// exactly one place: writeError() in lib/server/respond.ts.
+// exactly one place: writeError() in lib/respond.ts.
 
 export type RegistryCode =
   | 'NAME_UNKNOWN'

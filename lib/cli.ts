@@ -1,0 +1,145 @@
+// `crproxy` — parses flags, loads the registry map, starts the proxy, and
+// stops it gracefully on SIGTERM/SIGINT. main() returns the exit code so
+// tests can call it without spawning.
+import { buildTime, version } from './build-info.js'
+import { ConfigError, loadRegistryMap, parseDuration, parseListen, validateUpstreamUrl } from './config.js'
+import { parseSize } from './cache/parse-size.js'
+import { helpText, parseFlags } from './flags.js'
+import { createLogger, type Logger } from './log.js'
+import { effectiveMap, startProxy, type ProxyConfig, type RunningProxy } from './proxy.js'
+import { requestFollowingRedirects } from './stages/redirect.js'
+import { defaultClientOptions, proxyEnvFromProcess, UpstreamClient } from './upstream/client.js'
+import type { UpstreamClientOptions } from './upstream/types.js'
+
+export interface CliIo {
+  env: NodeJS.ProcessEnv
+  stdout: (s: string) => void
+  stderr: (s: string) => void
+  /** Resolves when the process should shut down (SIGTERM/SIGINT by default). */
+  shutdown?: Promise<unknown>
+  /** Called once the proxy listens (tests use it to learn the port). */
+  onListening?: (p: RunningProxy) => void
+}
+
+const MAP_FETCH_LIMIT = 1024 * 1024
+
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  let proxy: RunningProxy
+  let log: Logger
+  try {
+    const f = parseFlags(argv, io.env)
+    if (f['help']) {
+      io.stdout(helpText())
+      return 0
+    }
+    if (f['version']) {
+      io.stdout(`crproxy ${version} (built ${buildTime}, node ${process.version})\n`)
+      return 0
+    }
+    const format = f['log-format'] as string
+    if (format !== 'text' && format !== 'json') throw new ConfigError(`--log-format: expected text or json, got ${JSON.stringify(format)}`)
+    log = createLogger({ level: io.env['DEBUG'] && io.env['DEBUG'] !== '0' ? 'debug' : 'info', format, write: (l) => io.stderr(l + '\n') })
+    const listen = parseListen(f['listen'] as string)
+    const client: UpstreamClientOptions = {
+      ...defaultClientOptions(),
+      connectTimeout: parseDuration(f['connect-timeout'] as string, '--connect-timeout'),
+      headerTimeout: parseDuration(f['header-timeout'] as string, '--header-timeout'),
+      idleTimeout: parseDuration(f['idle-timeout'] as string, '--idle-timeout'),
+      maxSocketsPerOrigin: positiveInt(f['upstream-max-sockets'] as string, '--upstream-max-sockets'),
+      proxy: proxyEnvFromProcess(io.env),
+    }
+    const defaultRegistry = f['default-registry'] as string | undefined
+    const registryMap = await loadRegistryMap(f['registry-map'] as string | undefined, (url) => fetchText(url, client))
+    let cacheMaxSize: number
+    try {
+      cacheMaxSize = parseSize(f['cache-max-size'] as string)
+    } catch (err) {
+      throw new ConfigError(`--cache-max-size: ${(err as Error).message}`)
+    }
+    const cfg: ProxyConfig = {
+      registryMap,
+      defaultRegistry: defaultRegistry ? validateUpstreamUrl(defaultRegistry, '--default-registry') : undefined,
+      domainSuffix: ((f['domain-suffix'] as string) ?? '').toLowerCase().replace(/^\.+|\.+$/g, ''),
+      cacheDir: (f['cache-dir'] as string) || undefined,
+      cacheMaxSize,
+      verifyOnServe: f['verify-on-serve'] !== false,
+      fillTimeout: parseDuration(f['fill-timeout'] as string, '--fill-timeout'),
+      grantTtl: parseDuration(f['grant-ttl'] as string, '--grant-ttl'),
+      client,
+      trustProxy: f['trust-proxy'] === true,
+      log,
+    }
+    try {
+      proxy = await startProxy(cfg, listen)
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException
+      const where = `${listen.host ?? ''}:${listen.port}`
+      if (e.code === 'EADDRINUSE') throw new ConfigError(`cannot listen on ${where}: address already in use`)
+      if (e.code === 'EACCES') throw new ConfigError(`cannot listen on ${where}: permission denied`)
+      if (e.code === 'EADDRNOTAVAIL') throw new ConfigError(`cannot listen on ${where}: address not available`)
+      if (e.code && e.syscall) throw new ConfigError(`${e.syscall} ${e.path ?? ''}: ${e.code}`.replace(/ +/g, ' '))
+      throw err
+    }
+    const map = effectiveMap(cfg)
+    log.info('crproxy listening', {
+      version,
+      listen: proxy.url,
+      suffix: cfg.domainSuffix || undefined,
+      registries: Object.keys(map).length,
+      default: map['default'],
+      cache: cfg.cacheDir ?? 'off',
+    })
+    const stats = proxy.deps.cache?.stats()
+    if (stats) log.info('cache ready', { blobs: stats.blobs, bytes: stats.bytesOnDisk, max: cfg.cacheMaxSize || 'unbounded' })
+    io.onListening?.(proxy)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      io.stderr(`crproxy: ${err.message}\n`)
+      return 2
+    }
+    io.stderr(`crproxy: ${(err as Error).message}\n`)
+    return 1
+  }
+  await (io.shutdown ?? signalled())
+  log.info('shutting down: finishing in-flight requests')
+  await proxy.close()
+  return 0
+}
+
+function signalled(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (sig: string) => {
+      process.off('SIGTERM', on)
+      process.off('SIGINT', on)
+      resolve(sig)
+    }
+    process.once('SIGTERM', on)
+    process.once('SIGINT', on)
+  })
+}
+
+function positiveInt(s: string, what: string): number {
+  if (!/^\d+$/.test(s) || Number(s) < 1) throw new ConfigError(`${what}: expected a positive integer, got ${JSON.stringify(s)}`)
+  return Number(s)
+}
+
+async function fetchText(url: URL, opts: UpstreamClientOptions): Promise<string> {
+  const client = new UpstreamClient(opts)
+  try {
+    const res = await requestFollowingRedirects(client, { method: 'GET', url, headers: { accept: 'application/json' } }, createLogger({ level: 'error' }))
+    if (res.status !== 200) {
+      res.body.resume()
+      throw new Error(`HTTP ${res.status}`)
+    }
+    const chunks: Buffer[] = []
+    let size = 0
+    for await (const c of res.body as AsyncIterable<Buffer>) {
+      size += c.length
+      if (size > MAP_FETCH_LIMIT) throw new Error('larger than 1 MiB')
+      chunks.push(c)
+    }
+    return Buffer.concat(chunks).toString('utf8')
+  } finally {
+    client.close()
+  }
+}

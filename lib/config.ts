@@ -1,0 +1,91 @@
+// The registry map (embedded, file or URL) and its validation. Knows nothing
+// of HTTP serving; fetching a map URL goes through a function the caller
+// passes, so it honours the same outbound proxy settings as everything else.
+import { readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+
+export type RegistryMap = Record<string, string>
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+export const embeddedMapPath = fileURLToPath(new URL('../registrymap.json', import.meta.url))
+
+const keyRe = /^[a-z0-9][a-z0-9._-]*$/i
+
+export function validateRegistryMap(value: unknown, source: string): RegistryMap {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(`registry map ${source}: expected a JSON object of name → http(s) URL`)
+  }
+  const out: RegistryMap = {}
+  const entries = Object.entries(value as Record<string, unknown>)
+  if (entries.length === 0) throw new ConfigError(`registry map ${source}: no registries`)
+  for (const [key, url] of entries) {
+    if (!keyRe.test(key)) throw new ConfigError(`registry map ${source}: invalid name ${JSON.stringify(key)}`)
+    out[key.toLowerCase()] = validateUpstreamUrl(url, `registry map ${source}: ${JSON.stringify(key)}`)
+  }
+  return out
+}
+
+export function validateUpstreamUrl(url: unknown, what: string): string {
+  if (typeof url !== 'string') throw new ConfigError(`${what}: expected an http(s) URL string`)
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    throw new ConfigError(`${what}: ${JSON.stringify(url)} is not a URL`)
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new ConfigError(`${what}: ${JSON.stringify(url)} is not an http(s) URL`)
+  }
+  if (u.search || u.hash || u.username || u.password) {
+    throw new ConfigError(`${what}: ${JSON.stringify(url)} must not carry credentials, a query or a fragment`)
+  }
+  return url.replace(/\/+$/, '')
+}
+
+export type FetchText = (url: URL) => Promise<string>
+
+export async function loadRegistryMap(source: string | undefined, fetchText: FetchText): Promise<RegistryMap> {
+  const where = source ?? embeddedMapPath
+  let text: string
+  if (/^https?:\/\//i.test(where)) {
+    try {
+      text = await fetchText(new URL(where))
+    } catch (err) {
+      throw new ConfigError(`registry map ${where}: cannot fetch: ${(err as Error).message}`)
+    }
+  } else {
+    try {
+      text = await readFile(where, 'utf8')
+    } catch (err) {
+      throw new ConfigError(`registry map ${where}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    }
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    throw new ConfigError(`registry map ${where}: not valid JSON`)
+  }
+  return validateRegistryMap(parsed, where)
+}
+
+/** `500ms`, `5s`, `2m`, `1h`, `24h`, or bare seconds → milliseconds. */
+export function parseDuration(s: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim())
+  if (!m) throw new ConfigError(`${what}: ${JSON.stringify(s)} is not a duration (e.g. 500ms, 5s, 2m, 1h)`)
+  const n = Number(m[1])
+  const unit = m[2] ?? 's'
+  return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit]!)
+}
+
+/** `:5000`, `5000`, `127.0.0.1:5000`, `[::1]:5000` → host and port. */
+export function parseListen(s: string): { host: string | undefined; port: number } {
+  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[^:[\]]*):)?(\d{1,5})$/.exec(s.trim())
+  const port = m ? Number(m[2]) : NaN
+  if (!m || port > 65535) throw new ConfigError(`--listen: ${JSON.stringify(s)} is not [host]:port`)
+  const host = m[1] ? m[1].replace(/^\[|\]$/g, '') : undefined
+  return { host, port }
+}

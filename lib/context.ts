@@ -1,0 +1,43 @@
+// What every handler gets: the request, its response, and the pieces of the
+// proxy it may use. Built once per request in lib/server.ts.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Logger } from './log.js'
+import type { Metrics } from './metrics.js'
+import type { RealmRegistry } from './registry/realms.js'
+import type { Router } from './registry/route.js'
+import type { UpstreamSet } from './registry/upstreams.js'
+import type { Transport } from './stages/redirect.js'
+import type { BlobCache } from './cache/blob-cache.js'
+import type { AccessGrants } from './auth/grants.js'
+
+export interface ProxyDeps {
+  upstreams: UpstreamSet
+  router: Router
+  realms: RealmRegistry
+  transport: Transport
+  cache: BlobCache | undefined
+  grants: AccessGrants
+  metrics: Metrics
+  log: Logger
+  trustProxy: boolean
+  /** Largest token request body relayed (OAuth2 forms are a few hundred bytes). */
+  tokenBodyLimit: number
+  /** Scheme clients use to reach us when no trusted X-Forwarded-Proto says otherwise. */
+  scheme: 'http' | 'https'
+}
+
+export interface RequestContext {
+  req: IncomingMessage
+  res: ServerResponse
+  id: string
+  log: Logger
+  /** Raw, undecoded path: validation happens on what the client sent. */
+  rawPath: string
+  query: URLSearchParams
+  head: boolean
+  /** Aborts when the client goes away before the response finished. */
+  signal: AbortSignal
+  /** Filled in by handlers for the access log. */
+  upstreamKey?: string
+  source?: 'cache' | 'upstream' | 'fill' | 'follower'
+}

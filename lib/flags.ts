@@ -1,0 +1,137 @@
+// Every flag in one table: parsing, environment variables and --help are all
+// generated from it, so they cannot drift apart.
+import minimist from 'minimist'
+import { ConfigError } from './config.js'
+
+export interface FlagSpec {
+  name: string
+  type: 'string' | 'boolean'
+  default?: string | boolean
+  arg?: string
+  help: string
+}
+
+export const flags: FlagSpec[] = [
+  { name: 'listen', type: 'string', default: ':5000', arg: '[host]:port', help: 'address to listen on' },
+  { name: 'domain-suffix', type: 'string', default: '', arg: 'suffix', help: 'route <key>.<suffix> to the map entry <key> (e.g. mirror.example.com)' },
+  { name: 'registry-map', type: 'string', arg: 'path|url', help: 'registry map: a JSON file or http(s) URL of name → upstream URL (default: the embedded registrymap.json)' },
+  { name: 'default-registry', type: 'string', arg: 'url', help: "upstream for IPs, the bare suffix and unknown hosts; overrides the map's \"default\"" },
+  { name: 'cache-dir', type: 'string', arg: 'dir', help: 'cache blobs in this directory (content-addressed, verified); no caching when empty' },
+  { name: 'cache-max-size', type: 'string', default: '0', arg: 'size', help: 'bound the blob cache (500MiB, 50GiB, 2TB); least recently used blobs are evicted; 0 = unbounded' },
+  { name: 'verify-on-serve', type: 'boolean', default: true, help: 'check the SHA-256 of every cached blob as it is served (--no-verify-on-serve to skip on a checksumming filesystem)' },
+  { name: 'connect-timeout', type: 'string', default: '5s', arg: 'duration', help: 'upstream connect timeout (TCP, TLS and proxy tunnel)' },
+  { name: 'header-timeout', type: 'string', default: '30s', arg: 'duration', help: 'upstream time to response headers' },
+  { name: 'idle-timeout', type: 'string', default: '30s', arg: 'duration', help: 'upstream body idle timeout' },
+  { name: 'upstream-max-sockets', type: 'string', default: '32', arg: 'n', help: 'connections per upstream origin' },
+  { name: 'fill-timeout', type: 'string', default: '60s', arg: 'duration', help: 'how long a cache fill may stall after its client disconnected' },
+  { name: 'grant-ttl', type: 'string', default: '5m', arg: 'duration', help: 'how long an upstream-accepted credential may be served cached blobs without asking again' },
+  { name: 'trust-proxy', type: 'boolean', default: false, help: 'honour X-Forwarded-Proto/-Host from a reverse proxy in front of crproxy' },
+  { name: 'log-format', type: 'string', default: 'text', arg: 'text|json', help: 'log line format' },
+  { name: 'help', type: 'boolean', default: false, help: 'show this help' },
+  { name: 'version', type: 'boolean', default: false, help: 'show the version and build time' },
+]
+
+export type ParsedFlags = Record<string, string | boolean | undefined>
+
+export function envName(flag: string): string {
+  return 'CRPROXY_' + flag.toUpperCase().replace(/-/g, '_')
+}
+
+/**
+ * The original Go tool takes `-listen=:8080` and `-cache-dir /x`; minimist
+ * would read `-listen` as the short flags l,i,s,t,e,n. Multi-letter single-
+ * dash words are rewritten to their double-dash form first.
+ */
+export function normaliseArgv(argv: string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string
+    if (a === '--') {
+      out.push(...argv.slice(i))
+      break
+    }
+    if (/^-[A-Za-z][A-Za-z0-9-]+(=.*)?$/s.test(a)) out.push('-' + a)
+    else if (a === '-h') out.push('--help')
+    else if (a === '-v') out.push('--version')
+    else out.push(a)
+  }
+  return out
+}
+
+function parseBool(v: string, what: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(v)) return true
+  if (/^(0|false|no|off)$/i.test(v)) return false
+  throw new ConfigError(`${what}: ${JSON.stringify(v)} is not a boolean`)
+}
+
+export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = {}): ParsedFlags {
+  const known = new Map(flags.map((f) => [f.name, f]))
+  const args = normaliseArgv(argv)
+  // Go's flag package accepts `-flag=false` for booleans; minimist needs them as strings.
+  const boolEq: ParsedFlags = {}
+  const rest: string[] = []
+  for (const a of args) {
+    const m = /^--([a-z-]+)=(.*)$/s.exec(a)
+    const spec = m && known.get(m[1] as string)
+    if (m && spec?.type === 'boolean') boolEq[spec.name] = parseBool(m[2] as string, `--${spec.name}`)
+    else rest.push(a)
+  }
+  const unknown: string[] = []
+  const parsed = minimist(rest, {
+    string: flags.filter((f) => f.type === 'string').map((f) => f.name),
+    boolean: flags.filter((f) => f.type === 'boolean').map((f) => f.name),
+    unknown: (a) => {
+      unknown.push(a)
+      return false
+    },
+  })
+  if (unknown.length) {
+    const first = unknown[0] as string
+    throw new ConfigError(first.startsWith('-') ? `unknown flag ${first.split('=')[0]}` : `unexpected argument ${JSON.stringify(first)}`)
+  }
+  const out: ParsedFlags = {}
+  for (const f of flags) {
+    const flagGiven = rest.some((a) => a === `--${f.name}` || a.startsWith(`--${f.name}=`) || a === `--no-${f.name}`)
+    const envValue = env[envName(f.name)]
+    let v: string | boolean | undefined
+    if (f.name in boolEq) v = boolEq[f.name]
+    else if (flagGiven) {
+      const raw = parsed[f.name] as unknown
+      if (Array.isArray(raw)) throw new ConfigError(`--${f.name} given more than once`)
+      v = raw as string | boolean
+    } else if (envValue !== undefined && envValue !== '') {
+      v = f.type === 'boolean' ? parseBool(envValue, envName(f.name)) : envValue
+    } else v = f.default
+    if (f.type === 'string' && v !== undefined && typeof v !== 'string') {
+      throw new ConfigError(`--${f.name} needs a value (${f.arg ?? 'value'})`)
+    }
+    out[f.name] = v
+  }
+  return out
+}
+
+export function helpText(): string {
+  const lines = [
+    'Usage: crproxy [flags]',
+    '',
+    'A pull-through proxy for container registries: routes by Host (or containerd ?ns=),',
+    'passes registry auth through, follows redirects server-side, caches verified blobs.',
+    '',
+    'Flags (single dash works too: -listen=:8080, -cache-dir /cache):',
+  ]
+  for (const f of flags) {
+    const name = f.type === 'boolean' ? `--${f.name}` : `--${f.name} ${f.arg ?? 'value'}`
+    const def = f.default !== undefined && f.default !== '' && f.type === 'string' ? ` (default ${f.default})` : ''
+    lines.push(`  ${name.padEnd(34)} ${f.help}${def}`)
+    lines.push(`  ${''.padEnd(34)} env ${envName(f.name)}`)
+  }
+  lines.push(
+    '',
+    'Environment:',
+    '  DEBUG=1                            debug logs: upstream requests, redirects, challenge rewrites',
+    '  http_proxy, https_proxy, no_proxy  outbound proxy for upstream traffic (CONNECT for https)',
+    '',
+    'Endpoints: /v2/… (registry API), /token/… (token relay), /healthz, /help, /metrics',
+  )
+  return lines.join('\n') + '\n'
+}

@@ -1,0 +1,104 @@
+// /token/<upstream>/<scheme>/<host>/<path>: relays a token request to a realm
+// that a configured upstream announced (lib/registry/realms.ts). GET with the
+// client's query, and POST with an OAuth2 form body (containerd and Docker
+// post grant_type=password / refresh_token when they hold credentials).
+import type { ProxyDeps, RequestContext } from '../context.js'
+import { denied, notFound, ProxyError, unsupported } from '../errors.js'
+import { normaliseScope, parseTokenPath, rewriteChallenges, type TokenTarget } from '../registry/realms.js'
+import { requestFollowingRedirects } from '../stages/redirect.js'
+import { all, first } from '../stages/headers.js'
+import type { UpstreamRequest } from '../upstream/types.js'
+import { proxyOrigin, sendUpstream } from './upstream-response.js'
+
+/** Upstreams asked recently for their realms, so /token/ cannot be used to hammer them. */
+const discoveryInterval = 10_000
+const lastDiscovery = new WeakMap<ProxyDeps, Map<string, number>>()
+
+export async function handleToken(ctx: RequestContext, deps: ProxyDeps): Promise<void> {
+  const { req } = ctx
+  if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'HEAD') {
+    throw unsupported(`${req.method} is not supported on the token endpoint`)
+  }
+  const target = parseTokenPath(ctx.rawPath)
+  if (!target) throw notFound('no such token endpoint')
+  const upstream = deps.upstreams.byKey.get(target.upstreamKey)
+  if (!upstream) throw denied('token realm was not announced by a configured registry')
+  ctx.upstreamKey = upstream.key
+  const realm = deps.realms.lookup(target) ?? (await discover(ctx, deps, target))
+  if (!realm) {
+    ctx.log.warn('token request for an unannounced realm refused', { upstream: upstream.key })
+    throw denied('token realm was not announced by a configured registry')
+  }
+
+  const url = new URL(realm.href)
+  for (const [k, v] of ctx.query) {
+    url.searchParams.append(k, k === 'scope' && upstream.dockerHub ? normaliseScope(v) : v)
+  }
+  const headers: Record<string, string> = {}
+  for (const h of ['authorization', 'accept', 'user-agent', 'content-type']) {
+    const v = req.headers[h]
+    if (typeof v === 'string') headers[h] = v
+  }
+  const request: UpstreamRequest = { method: req.method === 'POST' ? 'POST' : 'GET', url, headers, signal: ctx.signal }
+  if (req.method === 'POST') {
+    let body = await readBody(ctx, deps.tokenBodyLimit)
+    if (upstream.dockerHub && /x-www-form-urlencoded/i.test(headers['content-type'] ?? '')) {
+      const form = new URLSearchParams(body.toString('utf8'))
+      const scopes = form.getAll('scope')
+      if (scopes.length) {
+        form.delete('scope')
+        for (const s of scopes) form.append('scope', normaliseScope(s))
+        body = Buffer.from(form.toString())
+      }
+    }
+    request.body = body
+  }
+  ctx.log.debug('token relay', { upstream: upstream.key, realm: `${realm.origin}${realm.pathname}`, method: request.method })
+  const res = await requestFollowingRedirects(deps.transport, request, ctx.log)
+  ctx.source = 'upstream'
+  const out: Record<string, string | string[]> = { 'cache-control': 'no-store' }
+  for (const h of ['content-type', 'content-length', 'retry-after']) {
+    const v = first(res.headers, h)
+    if (v !== undefined) out[h] = v
+  }
+  // A token server answering 401 announces Basic auth; pass it on as is.
+  const challenges = all(res.headers, 'www-authenticate')
+  if (challenges.length) out['www-authenticate'] = challenges
+  await sendUpstream(ctx, out, res.status, res.body)
+}
+
+/**
+ * A realm this process has not seen announced may still be genuine (a
+ * restart, another worker answered the /v2/ ping). Ask the named upstream
+ * itself, at most once per interval, and trust only what it says.
+ */
+async function discover(ctx: RequestContext, deps: ProxyDeps, target: TokenTarget): Promise<URL | undefined> {
+  let seen = lastDiscovery.get(deps)
+  if (!seen) lastDiscovery.set(deps, (seen = new Map()))
+  const now = Date.now()
+  if (now - (seen.get(target.upstreamKey) ?? 0) < discoveryInterval) return undefined
+  seen.set(target.upstreamKey, now)
+  const upstream = deps.upstreams.byKey.get(target.upstreamKey)!
+  const url = new URL(upstream.url.href.replace(/\/$/, '') + '/v2/')
+  try {
+    const res = await requestFollowingRedirects(deps.transport, { method: 'GET', url, headers: {}, signal: ctx.signal }, ctx.log)
+    res.body.resume()
+    rewriteChallenges(all(res.headers, 'www-authenticate'), upstream.key, proxyOrigin(ctx, deps), deps.realms)
+  } catch (err) {
+    ctx.log.debug('realm discovery failed', { upstream: upstream.key, error: (err as Error).message })
+  }
+  return deps.realms.lookup(target)
+}
+
+async function readBody(ctx: RequestContext, limit: number): Promise<Buffer> {
+  const declared = Number(ctx.req.headers['content-length'] ?? 0)
+  if (declared > limit) throw new ProxyError(413, 'SIZE_INVALID', `token request body larger than ${limit} bytes`)
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > limit) throw new ProxyError(413, 'SIZE_INVALID', `token request body larger than ${limit} bytes`)
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks)
+}

@@ -1,0 +1,234 @@
+// /v2/… : validate → route → (blob cache) → upstream with redirects → stages
+// → client. Manifests by tag always go upstream; blobs may come from the
+// cache (see lib/auth/grants.ts for who may be served a hit).
+import { once } from 'node:events'
+import type { Readable, Transform } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import type { FillClaim, FillFollower } from '../cache/types.js'
+import type { ProxyDeps, RequestContext } from '../context.js'
+import { digestInvalid, nameInvalid, notFound, ProxyError, rangeNotSatisfiable, unsupported } from '../errors.js'
+import { parseV2Path, type V2Path, v2PathFor } from '../registry/grammar.js'
+import { parseRange } from '../registry/range.js'
+import { upstreamName } from '../registry/route.js'
+import type { Upstream } from '../registry/upstreams.js'
+import { upstreamRequestHeaders } from '../stages/headers.js'
+import { requestFollowingRedirects } from '../stages/redirect.js'
+import { VerifyDigest } from '../stages/verify-digest.js'
+import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
+import { responseHeaders, sendUpstream } from './upstream-response.js'
+
+const errorCodeFor: Record<number, ProxyError['code']> = {
+  401: 'UNAUTHORIZED',
+  403: 'DENIED',
+  404: 'BLOB_UNKNOWN',
+  429: 'TOOMANYREQUESTS',
+}
+
+interface Target {
+  upstream: Upstream
+  parsed: V2Path
+  /** Name as the upstream knows it (`library/` added for Docker Hub). */
+  name: string
+  request: UpstreamRequest
+}
+
+export async function handleV2(ctx: RequestContext, deps: ProxyDeps): Promise<void> {
+  const { req } = ctx
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    throw unsupported(`${req.method} is not supported: this is a read-only pull-through proxy`)
+  }
+  const parsed = parseV2Path(ctx.rawPath)
+  if ('invalid' in parsed) {
+    if (parsed.invalid === 'name') throw nameInvalid('invalid repository name', { name: parsed.detail })
+    if (parsed.invalid === 'digest') throw digestInvalid('invalid digest', { digest: parsed.detail })
+    if (parsed.invalid === 'reference') {
+      throw new ProxyError(400, 'MANIFEST_INVALID', 'invalid tag', { detail: { tag: parsed.detail } })
+    }
+    throw notFound('no such endpoint')
+  }
+  const routed = deps.router.resolve({ host: req.headers.host, ns: ctx.query.get('ns') })
+  if (routed instanceof ProxyError) throw routed
+  const upstream = routed
+  ctx.upstreamKey = upstream.key
+  const name = parsed.kind === 'base' ? '' : upstreamName(upstream, parsed.name)
+
+  const url = new URL(upstream.url.href.replace(/\/$/, '') + v2PathFor(parsed, name))
+  // Pagination (`n`, `last`) and referrer filters (`artifactType`) pass on;
+  // `ns` was ours.
+  for (const [k, v] of ctx.query) if (k !== 'ns') url.searchParams.append(k, v)
+  const request: UpstreamRequest = {
+    method: ctx.head ? 'HEAD' : 'GET',
+    url,
+    headers: upstreamRequestHeaders(req.headers),
+    signal: ctx.signal,
+  }
+  const target: Target = { upstream, parsed, name, request }
+
+  if (parsed.kind === 'blobs' && deps.cache) return serveBlobWithCache(ctx, deps, target, parsed.digest)
+  return proxy(ctx, deps, target)
+}
+
+/** Straight to the upstream; verifies what it can. */
+async function proxy(ctx: RequestContext, deps: ProxyDeps, t: Target): Promise<void> {
+  const res = await requestFollowingRedirects(deps.transport, t.request, ctx.log)
+  ctx.source = 'upstream'
+  recordAccess(ctx, deps, t, res.status)
+  const headers = responseHeaders(ctx, deps, t.upstream, res)
+  const stages: Transform[] = []
+  const p = t.parsed
+  if (res.status === 200 && (p.kind === 'blobs' || (p.kind === 'manifests' && p.byDigest))) {
+    const digest = p.kind === 'blobs' ? p.digest : p.reference
+    // A CDN knows nothing of digests; the path told us which one it must be.
+    headers['docker-content-digest'] = digest
+    if (!ctx.head) stages.push(new VerifyDigest({ digest, size: contentLength(res) }))
+  }
+  await sendUpstream(ctx, headers, res.status, res.body, stages)
+}
+
+function recordAccess(ctx: RequestContext, deps: ProxyDeps, t: Target, status: number): void {
+  if (t.parsed.kind === 'base' || !((status >= 200 && status < 300) || status === 304)) return
+  deps.grants.recordAccepted(t.upstream.key, t.name, ctx.req.headers.authorization)
+  if (t.parsed.kind === 'blobs') deps.grants.recordBlob(t.upstream.key, t.name, t.parsed.digest)
+}
+
+function contentLength(res: UpstreamResponse): number | undefined {
+  const v = res.headers['content-length']
+  const s = Array.isArray(v) ? v[0] : v
+  return s !== undefined && /^\d+$/.test(s) ? Number(s) : undefined
+}
+
+async function serveBlobWithCache(ctx: RequestContext, deps: ProxyDeps, t: Target, digest: string): Promise<void> {
+  const cache = deps.cache!
+  const hit = cache.lookup(digest)
+  if (hit) {
+    await authorised(ctx, deps, t, digest)
+    const served = await serveHit(ctx, cache, digest, hit.size)
+    if (served) return
+    // The file vanished behind the index's back: fetch it again below.
+  }
+  if (ctx.head || ctx.req.headers.range !== undefined) return proxy(ctx, deps, t)
+
+  const claim = await cache.claim(digest)
+  if (!claim) return proxy(ctx, deps, t)
+  if (claim.role === 'follower') {
+    try {
+      await authorised(ctx, deps, t, digest)
+    } catch (err) {
+      claim.body.destroy()
+      throw err
+    }
+    return serveFollower(ctx, claim, digest)
+  }
+  return fill(ctx, deps, t, claim, digest)
+}
+
+/** The writer of a miss: one upstream GET, teed to the cache and the client. */
+async function fill(ctx: RequestContext, deps: ProxyDeps, t: Target, claim: FillClaim, digest: string): Promise<void> {
+  // The fill outlives this client (others may be waiting on it), so its
+  // upstream request must not die with the client's signal.
+  const controller = new AbortController()
+  let res: UpstreamResponse
+  try {
+    res = await requestFollowingRedirects(deps.transport, { ...t.request, signal: controller.signal }, ctx.log)
+  } catch (err) {
+    claim.abandon()
+    throw err
+  }
+  recordAccess(ctx, deps, t, res.status)
+  if (res.status !== 200) {
+    claim.abandon()
+    ctx.source = 'upstream'
+    return sendUpstream(ctx, responseHeaders(ctx, deps, t.upstream, res), res.status, res.body)
+  }
+  ctx.source = 'fill'
+  const size = contentLength(res)
+  const headers = responseHeaders(ctx, deps, t.upstream, res)
+  headers['docker-content-digest'] = digest
+  const body = claim.fill(res.body, size)
+  ctx.res.writeHead(200, headers)
+  await pipeline(body, ctx.res)
+}
+
+async function serveFollower(ctx: RequestContext, f: FillFollower, digest: string): Promise<void> {
+  ctx.source = 'follower'
+  ctx.res.writeHead(200, blobHeaders(digest, f.size))
+  await pipeline(f.body, ctx.res)
+}
+
+function blobHeaders(digest: string, size: number) {
+  return {
+    'content-type': 'application/octet-stream',
+    'content-length': String(size),
+    'docker-content-digest': digest,
+    'accept-ranges': 'bytes',
+    'docker-distribution-api-version': 'registry/2.0',
+  }
+}
+
+/** Serves a cached blob; false when its file is gone and the caller must refetch. */
+async function serveHit(
+  ctx: RequestContext,
+  cache: NonNullable<ProxyDeps['cache']>,
+  digest: string,
+  size: number,
+): Promise<boolean> {
+  ctx.source = 'cache'
+  const range = parseRange(ctx.req.headers.range, size)
+  if (range === 'unsatisfiable') throw rangeNotSatisfiable(size)
+  const headers: Record<string, string> = blobHeaders(digest, size)
+  if (ctx.head) {
+    ctx.res.writeHead(200, headers)
+    ctx.res.end()
+    return true
+  }
+  const stream = cache.createReadStream(digest, range ?? undefined)
+  if (!(await opened(stream))) return false
+  if (range) {
+    headers['content-length'] = String(range.end - range.start + 1)
+    headers['content-range'] = `bytes ${range.start}-${range.end}/${size}`
+    ctx.res.writeHead(206, headers)
+  } else {
+    ctx.res.writeHead(200, headers)
+  }
+  await pipeline(stream, ctx.res)
+  return true
+}
+
+/** Waits until the first bytes (or the end) are readable; false on ENOENT. */
+async function opened(stream: Readable): Promise<boolean> {
+  try {
+    await Promise.race([once(stream, 'readable'), once(stream, 'end')])
+    return true
+  } catch (err) {
+    stream.destroy()
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw err
+  }
+}
+
+/**
+ * May this request be served the cached blob? If the grants do not already
+ * say so, ask the upstream with a HEAD carrying the client's credentials; a
+ * refusal is thrown as the upstream's status (with the challenge rewritten).
+ */
+async function authorised(ctx: RequestContext, deps: ProxyDeps, t: Target, digest: string): Promise<true> {
+  const auth = ctx.req.headers.authorization
+  if (deps.grants.mayServe(t.upstream.key, t.name, digest, auth)) return true
+  const probe = { ...t.request.headers }
+  delete probe['range']
+  const res = await requestFollowingRedirects(deps.transport, { ...t.request, method: 'HEAD', headers: probe }, ctx.log)
+  res.body.resume()
+  if (res.status === 200) {
+    recordAccess(ctx, deps, t, 200)
+    return true
+  }
+  ctx.source = 'upstream'
+  ctx.log.info('cached blob refused by upstream check', { status: res.status, digest })
+  const challenge = responseHeaders(ctx, deps, t.upstream, res)['www-authenticate']
+  const headers: Record<string, string> = {}
+  if (challenge) headers['www-authenticate'] = Array.isArray(challenge) ? challenge.join(', ') : String(challenge)
+  throw new ProxyError(res.status, errorCodeFor[res.status] ?? 'DENIED', 'access to this blob was refused upstream', {
+    headers,
+  })
+}
+

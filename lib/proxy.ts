@@ -1,0 +1,117 @@
+// Assembles a running proxy from a validated configuration: the one place
+// where the parts are wired together, used by the CLI and by tests.
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { AccessGrants } from './auth/grants.js'
+import { BlobCache } from './cache/blob-cache.js'
+import type { ProxyDeps } from './context.js'
+import type { Logger } from './log.js'
+import { Metrics } from './metrics.js'
+import { RealmRegistry } from './registry/realms.js'
+import { Router } from './registry/route.js'
+import { UpstreamSet } from './registry/upstreams.js'
+import { createProxyServer } from './server.js'
+import { UpstreamClient } from './upstream/client.js'
+import type { UpstreamClientOptions } from './upstream/types.js'
+
+export interface ProxyConfig {
+  registryMap: Record<string, string>
+  /** Overrides the map's `default`. */
+  defaultRegistry?: string
+  domainSuffix: string
+  cacheDir?: string
+  /** Bytes; 0 = unbounded. */
+  cacheMaxSize: number
+  verifyOnServe: boolean
+  /** ms a fill goes on idle after its client left. */
+  fillTimeout: number
+  /** ms an accepted credential lets cached blobs be served without asking upstream. */
+  grantTtl: number
+  client: UpstreamClientOptions
+  trustProxy: boolean
+  log: Logger
+  /** Map keys to treat as Docker Hub beyond the real hosts (tests run one on loopback). */
+  dockerHubKeys?: string[]
+  headersTimeout?: number
+  keepAliveTimeout?: number
+}
+
+export interface RunningProxy {
+  server: Server
+  deps: ProxyDeps
+  /** `http://127.0.0.1:<port>` (or the bound host). */
+  url: string
+  port: number
+  close(graceMs?: number): Promise<void>
+}
+
+export function effectiveMap(cfg: Pick<ProxyConfig, 'registryMap' | 'defaultRegistry'>): Record<string, string> {
+  const map = { ...cfg.registryMap }
+  if (cfg.defaultRegistry) map['default'] = cfg.defaultRegistry
+  return map
+}
+
+export async function buildDeps(cfg: ProxyConfig): Promise<ProxyDeps> {
+  const upstreams = new UpstreamSet(effectiveMap(cfg), { dockerHubKeys: cfg.dockerHubKeys })
+  const metrics = new Metrics()
+  const cache = cfg.cacheDir
+    ? await BlobCache.open({
+        dir: cfg.cacheDir,
+        maxSize: cfg.cacheMaxSize,
+        verifyOnServe: cfg.verifyOnServe,
+        fillTimeout: cfg.fillTimeout,
+        log: cfg.log.child({ component: 'cache' }),
+        metrics,
+      })
+    : undefined
+  return {
+    upstreams,
+    router: new Router(upstreams, cfg.domainSuffix),
+    realms: new RealmRegistry(),
+    transport: new UpstreamClient(cfg.client),
+    cache,
+    grants: new AccessGrants({ ttl: cfg.grantTtl }),
+    metrics,
+    log: cfg.log,
+    trustProxy: cfg.trustProxy,
+    tokenBodyLimit: 64 * 1024,
+    scheme: 'http',
+  }
+}
+
+export async function startProxy(cfg: ProxyConfig, listen: { host?: string; port: number }): Promise<RunningProxy> {
+  const deps = await buildDeps(cfg)
+  const server = createProxyServer(deps, { headersTimeout: cfg.headersTimeout, keepAliveTimeout: cfg.keepAliveTimeout })
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(listen.port, listen.host, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+  } catch (err) {
+    await deps.cache?.close()
+    ;(deps.transport as UpstreamClient).close()
+    throw err
+  }
+  const addr = server.address() as AddressInfo
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
+  const shownHost = host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host
+  return {
+    server,
+    deps,
+    port: addr.port,
+    url: `http://${shownHost}:${addr.port}`,
+    async close(graceMs = 10_000) {
+      // Stop accepting, let in-flight responses finish (bounded), then cut.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeIdleConnections()
+      const timer = setTimeout(() => server.closeAllConnections(), graceMs)
+      await closed
+      clearTimeout(timer)
+      await deps.cache?.close()
+      ;(deps.transport as UpstreamClient).close()
+    },
+  }
+}

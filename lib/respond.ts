@@ -1,0 +1,36 @@
+// The one place where errors become the registry's JSON error body
+// (distribution-spec "Error Codes"): {"errors":[{"code","message","detail"}]}.
+import type { ServerResponse } from 'node:http'
+import { type ProxyError, toProxyError } from './errors.js'
+
+export function errorBody(err: ProxyError): string {
+  return JSON.stringify({ errors: [{ code: err.code, message: err.message, detail: err.detail ?? null }] })
+}
+
+/**
+ * Sends `err` as a registry error, or cuts the connection when the headers
+ * already left: a half-sent body must never look complete to the client.
+ */
+export function writeError(res: ServerResponse, thrown: unknown, head = false): ProxyError {
+  const err = toProxyError(thrown)
+  if (res.headersSent) {
+    res.destroy(err)
+    return err
+  }
+  const body = errorBody(err)
+  res.statusCode = err.status
+  res.setHeader('content-type', 'application/json')
+  res.setHeader('content-length', Buffer.byteLength(body))
+  res.setHeader('docker-distribution-api-version', 'registry/2.0')
+  for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v)
+  res.end(head ? undefined : body)
+  return err
+}
+
+export function writeJson(res: ServerResponse, status: number, value: unknown, head = false): void {
+  const body = JSON.stringify(value)
+  res.statusCode = status
+  res.setHeader('content-type', 'application/json')
+  res.setHeader('content-length', Buffer.byteLength(body))
+  res.end(head ? undefined : body)
+}

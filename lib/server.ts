@@ -1,0 +1,125 @@
+// The path of a request:
+//
+//   client ─▶ server (this file): request id, access log, client-abort signal,
+//             the one catch that turns errors into {"errors":[…]}
+//     ├─ /healthz /help /metrics ─▶ handlers/meta.ts
+//     ├─ /token/…  ─▶ handlers/token.ts ─▶ announced realm only
+//     └─ /v2/…     ─▶ handlers/v2.ts: grammar ─▶ route (Host, ?ns=)
+//                     ├─ blob hit ─▶ cache read ─▶ [verify] ─▶ client
+//                     └─ upstream client ─▶ [redirects] ─▶ [header rewrite]
+//                                        ─▶ [tee to cache + verify] ─▶ client
+import { randomBytes } from 'node:crypto'
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type { ProxyDeps, RequestContext } from './context.js'
+import { badRequest, notFound, toProxyError } from './errors.js'
+import { handleHealthz, handleHelp, handleMetrics } from './handlers/meta.js'
+import { handleToken } from './handlers/token.js'
+import { handleV2 } from './handlers/v2.js'
+import { writeError } from './respond.js'
+
+export interface ProxyServerOptions {
+  /** ms a client may take to send its request headers (slowloris bound). */
+  headersTimeout?: number
+  /** ms an idle keep-alive connection stays open; runtimes reuse connections. */
+  keepAliveTimeout?: number
+}
+
+const hostRe = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/
+const requestIdRe = /^[A-Za-z0-9._-]{1,64}$/
+
+export function createProxyServer(deps: ProxyDeps, opts: ProxyServerOptions = {}): http.Server {
+  const requests = deps.metrics.counter('crproxy_requests_total', 'Requests answered, by upstream and status')
+  const open = deps.metrics.gauge('crproxy_open_connections', 'Client connections open now')
+  const server = http.createServer(
+    {
+      headersTimeout: opts.headersTimeout ?? 30_000,
+      requestTimeout: 0, // blob downloads may take long; idle is bounded per socket
+      keepAliveTimeout: opts.keepAliveTimeout ?? 65_000,
+      maxHeaderSize: 32 * 1024,
+      // Conflicting Content-Length/Transfer-Encoding are refused by llhttp.
+      insecureHTTPParser: false,
+    },
+    (req, res) => void handle(req, res),
+  )
+  server.on('connection', (socket: Socket) => {
+    open.inc()
+    socket.once('close', () => open.dec())
+  })
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable) return socket.destroy()
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+    const body = JSON.stringify({ errors: [{ code: 'BAD_REQUEST', message: `malformed request: ${err.code ?? 'error'}`, detail: null }] })
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    )
+  })
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint()
+    const given = req.headers['x-request-id']
+    const id = typeof given === 'string' && requestIdRe.test(given) ? given : randomBytes(8).toString('hex')
+    res.setHeader('x-request-id', id)
+    const raw = req.url ?? '/'
+    const q = raw.indexOf('?')
+    const rawPath = q === -1 ? raw : raw.slice(0, q)
+    const controller = new AbortController()
+    const ctx: RequestContext = {
+      req,
+      res,
+      id,
+      log: deps.log.child({ id }),
+      rawPath,
+      query: new URLSearchParams(q === -1 ? '' : raw.slice(q + 1)),
+      head: req.method === 'HEAD',
+      signal: controller.signal,
+    }
+    const bytesBefore = req.socket.bytesWritten
+    res.once('close', () => {
+      if (!res.writableFinished) controller.abort(new Error('client went away'))
+      const ms = Number(process.hrtime.bigint() - started) / 1e6
+      const status = res.writableFinished ? res.statusCode : res.headersSent ? res.statusCode : 499
+      requests.inc({ upstream: ctx.upstreamKey ?? '-', status: String(status) })
+      ctx.log.info('request', {
+        method: req.method,
+        host: req.headers.host,
+        path: rawPath.length > 256 ? rawPath.slice(0, 256) + '…' : rawPath,
+        status,
+        bytes: req.socket ? req.socket.bytesWritten - bytesBefore : undefined,
+        ms: Math.round(ms * 10) / 10,
+        upstream: ctx.upstreamKey,
+        source: ctx.source,
+        aborted: res.writableFinished ? undefined : true,
+      })
+    })
+    try {
+      await dispatch(ctx, deps)
+    } catch (err) {
+      const e = toProxyError(err)
+      if (ctx.signal.aborted) return
+      if (e.status >= 500) ctx.log.warn('request failed', { error: e.message, cause: causeOf(e) })
+      else ctx.log.debug('request refused', { code: e.code, error: e.message })
+      writeError(res, e, ctx.head)
+    }
+  }
+
+  return server
+}
+
+async function dispatch(ctx: RequestContext, deps: ProxyDeps): Promise<void> {
+  const host = ctx.req.headers.host
+  if (host !== undefined && !hostRe.test(host)) throw badRequest('malformed Host header')
+  const p = ctx.rawPath
+  if (p === '/v2' || p.startsWith('/v2/')) return handleV2(ctx, deps)
+  if (p.startsWith('/token/')) return handleToken(ctx, deps)
+  if (p === '/healthz') return handleHealthz(ctx)
+  if (p === '/help') return handleHelp(ctx, deps)
+  if (p === '/metrics') return handleMetrics(ctx, deps)
+  throw notFound('no such endpoint')
+}
+
+function causeOf(e: Error): string | undefined {
+  const c = e.cause
+  return c instanceof Error ? `${c.name}: ${c.message}` : undefined
+}

@@ -1,0 +1,118 @@
+// Body stage: checks that a blob body is the bytes its digest names, without
+// ever letting a client receive a complete wrong body. Bytes pass through as
+// they come, except the most recent chunk, which is held back; at the end the
+// SHA-256 (and the length, when known) is compared and only then is the held
+// chunk released. On a mismatch the stream errors instead, so the client sees
+// a truncated response, never a complete one (OCI distribution-spec: "clients
+// SHOULD verify the digest"; we do it for them). Errors follow ssri/cacache:
+// `code: 'EINTEGRITY'` with `expected` and `found`.
+import { createHash, type Hash } from 'node:crypto'
+import { Transform, type TransformCallback } from 'node:stream'
+
+export type DigestAlgorithm = 'sha256' | 'sha512'
+
+export interface ParsedDigest {
+  algorithm: DigestAlgorithm
+  hex: string
+}
+
+const digestGrammar: Record<DigestAlgorithm, RegExp> = {
+  sha256: /^[0-9a-f]{64}$/,
+  sha512: /^[0-9a-f]{128}$/,
+}
+
+/** 'sha256:<64 hex>' (or sha512) → its parts; null for anything else. */
+export function parseDigest(digest: string): ParsedDigest | null {
+  const colon = digest.indexOf(':')
+  if (colon < 0) return null
+  const algorithm = digest.slice(0, colon)
+  const hex = digest.slice(colon + 1)
+  if (algorithm !== 'sha256' && algorithm !== 'sha512') return null
+  return digestGrammar[algorithm].test(hex) ? { algorithm, hex } : null
+}
+
+export interface IntegrityError extends Error {
+  code: 'EINTEGRITY'
+  /** The digest the bytes should have had. */
+  expected: string
+  /** The digest of the bytes that were seen. */
+  found: string
+  expectedSize?: number
+  foundSize?: number
+}
+
+export function integrityError(fields: {
+  expected: string
+  found: string
+  expectedSize?: number | undefined
+  foundSize?: number | undefined
+}): IntegrityError {
+  const sizeNote =
+    fields.expectedSize !== undefined && fields.foundSize !== undefined && fields.expectedSize !== fields.foundSize
+      ? ` (expected ${fields.expectedSize} bytes, got ${fields.foundSize})`
+      : ''
+  const err = new Error(`digest mismatch: expected ${fields.expected}, found ${fields.found}${sizeNote}`) as IntegrityError
+  err.code = 'EINTEGRITY'
+  err.expected = fields.expected
+  err.found = fields.found
+  if (fields.expectedSize !== undefined) err.expectedSize = fields.expectedSize
+  if (fields.foundSize !== undefined) err.foundSize = fields.foundSize
+  return err
+}
+
+export function isDigestMismatch(err: unknown): err is IntegrityError {
+  return err instanceof Error && (err as { code?: unknown }).code === 'EINTEGRITY'
+}
+
+export interface VerifyDigestOptions {
+  /** 'sha256:<hex>' ('sha512:<hex>' is accepted too). */
+  digest: string
+  /** Expected length in bytes, when known (Content-Length). */
+  size?: number | undefined
+}
+
+export class VerifyDigest extends Transform {
+  readonly #expected: string
+  readonly #size: number | undefined
+  readonly #hash: Hash
+  readonly #algorithm: DigestAlgorithm
+  #held: Buffer | null = null
+  #seen = 0
+
+  constructor(opts: VerifyDigestOptions) {
+    super()
+    const parsed = parseDigest(opts.digest)
+    if (!parsed) throw new TypeError(`VerifyDigest: unsupported digest ${JSON.stringify(opts.digest)}`)
+    this.#expected = opts.digest
+    this.#algorithm = parsed.algorithm
+    this.#size = opts.size
+    this.#hash = createHash(parsed.algorithm)
+  }
+
+  override _transform(chunk: Buffer | string, encoding: BufferEncoding, cb: TransformCallback): void {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk
+    if (buf.length === 0) return cb()
+    this.#seen += buf.length
+    this.#hash.update(buf)
+    // More bytes than announced: fail now rather than after the whole surplus.
+    if (this.#size !== undefined && this.#seen > this.#size) return cb(this.#mismatch())
+    const previous = this.#held
+    this.#held = buf
+    cb(null, previous ?? undefined)
+  }
+
+  override _flush(cb: TransformCallback): void {
+    const found = `${this.#algorithm}:${this.#hash.digest('hex')}`
+    if (found !== this.#expected || (this.#size !== undefined && this.#seen !== this.#size)) {
+      return cb(this.#mismatch(found))
+    }
+    const last = this.#held
+    this.#held = null
+    cb(null, last ?? undefined)
+  }
+
+  #mismatch(found = `${this.#algorithm}:${this.#hash.copy().digest('hex')}`): IntegrityError {
+    this.#held = null
+    return integrityError({ expected: this.#expected, found, expectedSize: this.#size, foundSize: this.#seen })
+  }
+}
