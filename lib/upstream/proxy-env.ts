@@ -19,7 +19,8 @@ import type { ProxyEnv } from './types.js'
  * Reads http_proxy / https_proxy / no_proxy; the lowercase spelling wins over
  * the uppercase one when both are set and non-empty. A value without a scheme
  * ('proxy:3128') means http://. Throws a TypeError naming the variable when a
- * value is not a URL, so a typo fails at startup instead of going direct.
+ * value is not an http:// URL, so a typo fails at startup instead of going
+ * direct.
  */
 export function proxyEnvFromProcess(env: NodeJS.ProcessEnv): ProxyEnv {
   const out: ProxyEnv = { noProxy: splitNoProxy(pick(env, 'no_proxy') ?? '') }
@@ -39,11 +40,15 @@ function pick(env: NodeJS.ProcessEnv, lower: string): string | undefined {
 
 function parseProxyUrl(value: string, name: string): URL {
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`
+  let url: URL
   try {
-    return new URL(withScheme)
+    url = new URL(withScheme)
   } catch (err) {
     throw new TypeError(`${name} is not a valid URL: ${value}`, { cause: err })
   }
+  // TLS to the proxy itself (https://) and SOCKS are not implemented.
+  if (url.protocol !== 'http:') throw new TypeError(`${name}: only http:// proxies are supported, got ${url.protocol}`)
+  return url
 }
 
 export function splitNoProxy(value: string): string[] {
@@ -62,12 +67,12 @@ export function proxyFor(url: URL, env: ProxyEnv | undefined): URL | null {
   return bypassesProxy(unbracket(url.hostname), port, env.noProxy) ? null : proxy
 }
 
-/** True when host:port matches an entry of no_proxy. host is lowercase, without brackets. */
+/** True when host:port matches an entry of no_proxy. host is without brackets. */
 export function bypassesProxy(host: string, port: number, noProxy: readonly string[]): boolean {
   host = host.toLowerCase().replace(/\.$/, '')
   for (const raw of noProxy) {
     if (raw === '*') return true
-    const entry = splitPort(raw)
+    const entry = splitPort(raw.trim().toLowerCase())
     if (entry === null) continue
     if (entry.port !== null && entry.port !== port) continue
     if (matchesHost(host, entry.host)) return true

@@ -9,8 +9,8 @@ import { Readable } from 'node:stream'
 export interface BodyOwner {
   /** The consumer wants more: resume the socket if it was paused. */
   bodyWanted(): void
-  /** The body ended (err null, after 'end') or was destroyed (before 'end'). */
-  bodyClosed(err: Error | null, ended: boolean): void
+  /** The body is done with: after 'end', or destroyed before it. */
+  bodyClosed(): void
 }
 
 // Big enough that a 64 KiB socket read rarely flips the socket between
@@ -30,7 +30,7 @@ export class ResponseBody extends Readable {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    this.owner.bodyClosed(err, this.readableEnded)
+    this.owner.bodyClosed()
     cb(err)
   }
 }

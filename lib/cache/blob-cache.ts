@@ -1,0 +1,366 @@
+// The blob cache: a content-addressed store on disk beside the upstream, with
+// the same response shape. How the /v2 blob handler uses it:
+//
+//   lookup(digest) ─hit─▶ createReadStream(digest, range?) ─▶ client
+//        │miss
+//        ▼
+//   claim(digest) ─writer──▶ upstream GET ─200─▶ fill(body, size) ─▶ client
+//        │                              └other─▶ abandon(), pass upstream through
+//        ├─follower─▶ body (tails the fill, verified) ─▶ client
+//        └─null─────▶ proxy uncached (cache unwritable, not a sha256 digest…)
+//
+// Single flight is the temp file's O_EXCL create (fill.ts), so it holds across
+// processes sharing the directory; within the process followers hear of
+// progress by events (follow.ts). Blobs are verified on the way in (renamed
+// into place only after the digest matched) and, with verifyOnServe, on the
+// way out. Each process keeps its own LRU index of the shared directory.
+import { constants } from 'node:fs'
+import { access, mkdir, open, stat, unlink } from 'node:fs/promises'
+import { pipeline } from 'node:stream/promises'
+import type { Readable } from 'node:stream'
+import type { Logger } from '../log.js'
+import { HashWorkerPool } from '../stages/hash-worker.js'
+import { teeToCache } from '../stages/tee-to-cache.js'
+import { VerifyDigest, type IntegrityError } from '../stages/verify-digest.js'
+import { BlobIndex } from './blob-index.js'
+import { Fill } from './fill.js'
+import { followCommitted, followForeign, followInflight, type FollowContext, type FollowResult } from './follow.js'
+import { CachePaths, hexOf } from './paths.js'
+import { BlobReadStream } from './read-stream.js'
+import { scanBlobs, sweepTemps } from './rebuild.js'
+import { ownHandle } from './shared-handle.js'
+import type { BlobCacheOptions, BlobCacheStats, ByteRange, FillClaim, FillFollower } from './types.js'
+
+const POLL_MS = 25
+const DEFAULT_FILL_TIMEOUT = 5 * 60_000
+
+function errCode(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? String(err)
+}
+
+export class BlobCache {
+  readonly #opts: BlobCacheOptions
+  readonly #log: Logger
+  readonly #paths: CachePaths
+  readonly #index: BlobIndex
+  readonly #pool = new HashWorkerPool()
+  /** Fills of this process by digest hex, until they settle. */
+  readonly #inflight = new Map<string, Fill>()
+  /** Every fill whose file operations may still be running (for close()). */
+  readonly #fills = new Set<Fill>()
+  readonly #follow: FollowContext
+  /** A live writer touches its temp file at least this often (see rebuild.ts). */
+  readonly #staleAfter: number
+  readonly #counters = { hits: 0, misses: 0, bytesFromCache: 0, bytesFromUpstream: 0, evictions: 0 }
+  readonly #metrics
+  #writable = true
+  #closed = false
+  #sweeper: NodeJS.Timeout | null = null
+  readonly #warned = new Set<string>()
+
+  static async open(opts: BlobCacheOptions): Promise<BlobCache> {
+    const cache = new BlobCache(opts)
+    await cache.#init()
+    return cache
+  }
+
+  private constructor(opts: BlobCacheOptions) {
+    this.#opts = opts
+    this.#log = opts.log.child({ component: 'cache' })
+    this.#paths = new CachePaths(opts.dir)
+    this.#index = new BlobIndex({
+      maxSize: opts.maxSize,
+      onEvict: (hex, entry) => this.#deleteFile(hex, entry.ino, 'evicted (LRU)'),
+    })
+    const idle = Number.isFinite(opts.fillTimeout) && opts.fillTimeout > 0 ? opts.fillTimeout : DEFAULT_FILL_TIMEOUT
+    // Between two writes a live writer waits at most fillTimeout for the
+    // upstream and fillTimeout for a slow client; beyond twice that (plus
+    // slack) its temp file is abandoned.
+    this.#staleAfter = 2 * idle + 1000
+    this.#follow = {
+      paths: this.#paths,
+      hasher: () => this.#pool.create(),
+      staleAfter: this.#staleAfter,
+      pollInterval: POLL_MS,
+      log: this.#log,
+      onBytes: (n) => this.#served('cache', n),
+      onCorrupt: (hex, ino, err) => this.#corrupt(hex, ino, err),
+    }
+    const m = opts.metrics
+    this.#metrics = {
+      hits: m.counter('crproxy_cache_hits_total', 'Blob requests answered from the cache'),
+      misses: m.counter('crproxy_cache_misses_total', 'Blob requests that claimed a fill (cache misses)'),
+      served: m.counter('crproxy_cache_bytes_served_total', 'Blob bytes sent to clients through the cache, by source'),
+      evictions: m.counter('crproxy_cache_evictions_total', 'Blob files the cache deleted (LRU capacity or failed verification)'),
+    }
+    m.collected('crproxy_cache_bytes', 'Bytes of committed blobs in the cache index', () => this.#index.bytes)
+    m.collected('crproxy_cache_blobs', 'Committed blobs in the cache index', () => this.#index.count)
+    m.collected('crproxy_cache_inflight_fills', 'Fills of this process in progress', () => this.#inflight.size)
+  }
+
+  async #init(): Promise<void> {
+    const started = Date.now()
+    const paths = this.#paths
+    try {
+      await mkdir(paths.blobs, { recursive: true })
+      await mkdir(paths.tmp, { recursive: true })
+      await access(paths.tmp, constants.W_OK)
+    } catch (err) {
+      this.#writable = false
+      this.#log.warn('cache dir not writable: serving what is cached, caching nothing', { dir: paths.root, code: errCode(err) })
+    }
+    let foreign = 0
+    try {
+      const scan = await scanBlobs(paths)
+      foreign = scan.foreign
+      for (const b of scan.blobs) this.#index.add(b.hex, b.size, b.ino)
+    } catch (err) {
+      this.#log.error('cache index rebuild failed: starting empty', { dir: paths.root, code: errCode(err) })
+    }
+    let staleTemps = 0
+    if (this.#writable) {
+      staleTemps = await this.#sweep()
+      this.#sweeper = setInterval(() => void this.#sweep(), Math.max(this.#staleAfter, 60_000))
+      this.#sweeper.unref()
+    }
+    this.#log.info('blob cache ready', {
+      dir: paths.root,
+      blobs: this.#index.count,
+      bytes: this.#index.bytes,
+      foreign,
+      staleTemps,
+      ms: Date.now() - started,
+    })
+  }
+
+  async #sweep(): Promise<number> {
+    try {
+      return await sweepTemps(this.#paths, this.#staleAfter, (hex) => this.#inflight.has(hex))
+    } catch (err) {
+      this.#log.warn('cache tmp sweep failed', { code: errCode(err) })
+      return 0
+    }
+  }
+
+  /** Size of a cached blob, marking it recently used; no disk access. */
+  lookup(digest: string): { size: number } | undefined {
+    const hex = hexOf(digest)
+    const entry = hex ? this.#index.get(hex) : undefined
+    if (!entry) return undefined
+    this.#counters.hits++
+    this.#metrics.hits.inc()
+    return { size: entry.size }
+  }
+
+  /**
+   * A cached blob, whole (verified when verifyOnServe) or a byte range (not
+   * verifiable). Errors with code ENOENT when the file vanished (the entry is
+   * dropped: refetch), EINTEGRITY when it no longer matches (the file is
+   * deleted, no final chunk was sent).
+   */
+  createReadStream(digest: string, range?: ByteRange): Readable {
+    const hex = hexOf(digest)
+    const expected = hex ? this.#index.peek(hex) : undefined
+    let ino = -1
+    return new BlobReadStream({
+      open: async () => {
+        if (!hex) throw Object.assign(new Error(`not a cacheable digest: ${digest}`), { code: 'ENOENT' })
+        const fh = await this.#openBlob(hex)
+        try {
+          const st = await fh.stat()
+          ino = st.ino
+          if (expected && st.size !== expected.size) {
+            const err = Object.assign(new Error(`cached blob ${digest} has ${st.size} bytes, expected ${expected.size}`), {
+              code: 'EINTEGRITY',
+              expected: digest,
+              found: 'sha256:?',
+            }) as IntegrityError
+            this.#corrupt(hex, st.ino, err)
+            throw err
+          }
+          return { handle: ownHandle(fh), size: st.size }
+        } catch (err) {
+          await fh.close()
+          throw err
+        }
+      },
+      range,
+      verify: !range && hex && this.#opts.verifyOnServe ? { hex, hasher: () => this.#pool.create() } : undefined,
+      onMismatch: (err) => hex && this.#corrupt(hex, ino, err),
+      onBytes: (n) => this.#served('cache', n),
+    })
+  }
+
+  async #openBlob(hex: string) {
+    try {
+      return await open(this.#paths.blob(hex), 'r')
+    } catch (err) {
+      if (errCode(err) === 'ENOENT' && this.#index.drop(hex)) {
+        this.#log.warn('cached blob vanished from disk: entry dropped', { digest: `sha256:${hex}` })
+      }
+      throw err
+    }
+  }
+
+  /**
+   * A miss: decides who fetches. 'writer' fetches upstream and hands the body
+   * to fill(); 'follower' streams someone else's fill; null means "proxy
+   * without caching" (not a sha256 digest, cache unwritable, closed, or the
+   * writer we waited for was abandoned).
+   */
+  async claim(digest: string): Promise<FillClaim | FillFollower | null> {
+    const hex = hexOf(digest)
+    if (!hex || !this.#writable || this.#closed) return null
+    this.#counters.misses++
+    this.#metrics.misses.inc()
+    try {
+      for (let attempt = 0; attempt < 4; attempt++) {
+        const result = await this.#claimOnce(hex, digest)
+        if (result !== 'retry') return result
+      }
+      return null
+    } catch (err) {
+      this.#warnOnce(errCode(err), 'cache claim failed: serving uncached', { digest, code: errCode(err) })
+      return null
+    }
+  }
+
+  async #claimOnce(hex: string, digest: string): Promise<FillClaim | FollowResult> {
+    const running = this.#inflight.get(hex)
+    if (running) return followInflight(this.#follow, running)
+    // Committed already (by us, or by another process behind our index's back)?
+    const st = this.#index.peek(hex) ? true : await stat(this.#paths.blob(hex)).catch(() => null)
+    if (st) {
+      if (st !== true) this.#index.add(hex, st.size, st.ino)
+      const r = await followCommitted(this.#follow, hex)
+      if (r === 'retry') this.#index.drop(hex) // vanished meanwhile
+      return r
+    }
+    const fill = new Fill(hex, {
+      paths: this.#paths,
+      index: this.#index,
+      log: this.#log,
+      onSettled: (f) => {
+        if (this.#inflight.get(f.hex) === f) this.#inflight.delete(f.hex)
+        void f.settled().then(() => this.#fills.delete(f))
+      },
+    })
+    this.#inflight.set(hex, fill)
+    this.#fills.add(fill)
+    let mine: boolean
+    try {
+      mine = await fill.open()
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') {
+        await mkdir(this.#paths.tmp, { recursive: true }) // tmp/ removed under us
+        return 'retry'
+      }
+      throw err
+    }
+    if (mine) return this.#writer(fill, digest)
+    return followForeign(this.#follow, hex)
+  }
+
+  #writer(fill: Fill, digest: string): FillClaim {
+    let used = false
+    const timeout = this.#opts.fillTimeout
+    // A claim neither filled nor abandoned (a handler bug) must not hold the lock forever.
+    const timer =
+      Number.isFinite(timeout) && timeout > 0
+        ? setTimeout(() => {
+            used = true
+            this.#log.warn('cache claim neither filled nor abandoned: released', { digest })
+            fill.abort(new Error('claim expired'))
+          }, timeout)
+        : null
+    timer?.unref()
+    return {
+      role: 'writer',
+      fill: (body, size) => {
+        if (used || this.#closed || (size !== undefined && !this.#index.fits(size))) {
+          if (!used) fill.abort(new Error('not cacheable'))
+          used = true
+          if (timer) clearTimeout(timer)
+          return this.#uncached(body, digest, size)
+        }
+        used = true
+        if (timer) clearTimeout(timer)
+        fill.start(size)
+        return teeToCache(body, {
+          digest,
+          size,
+          sink: fill,
+          idleTimeout: timeout,
+          onClientBytes: (n) => this.#served('upstream', n),
+          log: this.#log,
+        })
+      },
+      abandon: () => {
+        if (used) return
+        used = true
+        if (timer) clearTimeout(timer)
+        fill.abort(new Error('abandoned: upstream did not answer 200'))
+      },
+    }
+  }
+
+  /** Verified pass-through for a body that will not be cached. */
+  #uncached(body: Readable, digest: string, size: number | undefined): Readable {
+    const verify = new VerifyDigest({ digest, size })
+    pipeline(body, verify).catch(() => {}) // errors surface on `verify`
+    return verify
+  }
+
+  #served(source: 'cache' | 'upstream', n: number): void {
+    if (source === 'cache') this.#counters.bytesFromCache += n
+    else this.#counters.bytesFromUpstream += n
+    this.#metrics.served.inc({ source }, n)
+  }
+
+  /** A committed file failed verification: forget it and delete that file. */
+  #corrupt(hex: string, ino: number, err: IntegrityError): void {
+    this.#index.drop(hex)
+    this.#log.warn('cached blob failed verification: evicted', { digest: `sha256:${hex}`, found: err.found })
+    this.#deleteFile(hex, ino, 'corrupt')
+  }
+
+  /** Deletes blobs/…/<hex> if it is still the file we know (same inode). */
+  #deleteFile(hex: string, ino: number, why: string): void {
+    this.#counters.evictions++
+    this.#metrics.evictions.inc()
+    const path = this.#paths.blob(hex)
+    void stat(path)
+      .then((st) => (ino < 0 || st.ino === ino ? unlink(path) : undefined))
+      .then(
+        () => this.#log.debug('cache file deleted', { digest: `sha256:${hex}`, why }),
+        (err) => {
+          if (errCode(err) !== 'ENOENT') this.#log.warn('cache file not deleted', { digest: `sha256:${hex}`, code: errCode(err) })
+        },
+      )
+  }
+
+  #warnOnce(key: string, msg: string, fields: Record<string, string>): void {
+    if (this.#warned.has(key)) return this.#log.debug(msg, fields)
+    this.#warned.add(key)
+    this.#log.warn(msg, fields)
+  }
+
+  stats(): BlobCacheStats {
+    return {
+      ...this.#counters,
+      bytesOnDisk: this.#index.bytes,
+      blobs: this.#index.count,
+      inflightFills: this.#inflight.size,
+    }
+  }
+
+  /** Aborts fills still running (their clients' streams error) and stops the workers. */
+  async close(): Promise<void> {
+    this.#closed = true
+    if (this.#sweeper) clearInterval(this.#sweeper)
+    const fills = [...this.#fills]
+    for (const f of fills) f.abort(new Error('cache closed'))
+    await Promise.all(fills.map((f) => f.settled()))
+    await this.#pool.close()
+  }
+}

@@ -1,0 +1,225 @@
+// One fill: the disk side of a cache miss, from claim to commit or cleanup.
+//
+//   opening ──wx ok──▶ claimed ──start(size)──▶ filling ──commit()──▶ committed
+//      │                  │                        │
+//      └─EEXIST─▶ foreign └──────── abort() ───────┴──────────────▶ failed
+//
+// The temp file is opened with 'wx' (O_CREAT|O_EXCL): creating it IS the
+// single-flight lock, across processes too. The fill is the sink of the
+// tee-to-cache stage (which hashes and verifies); here bytes are appended,
+// progress is announced to in-process followers (no polling), and on commit
+// the file is renamed into blobs/ and indexed. Every failure path unlinks the
+// temp file — but only while it is still ours (same inode), so a fill whose
+// lock was broken as stale never removes or commits someone else's file.
+import { EventEmitter } from 'node:events'
+import { mkdir, open, rename, stat, unlink, writeFile } from 'node:fs/promises'
+import type { Logger } from '../log.js'
+import type { CacheSink } from '../stages/tee-to-cache.js'
+import type { BlobIndex } from './blob-index.js'
+import type { CachePaths } from './paths.js'
+import type { Growth } from './read-stream.js'
+import { SharedHandle, type HandleRef } from './shared-handle.js'
+
+export type FillState = 'opening' | 'claimed' | 'filling' | 'committed' | 'failed' | 'foreign'
+
+export interface FillDeps {
+  paths: CachePaths
+  index: BlobIndex
+  log: Logger
+  /** The fill reached a final state (committed, failed, foreign). */
+  onSettled: (fill: Fill) => void
+}
+
+function errCode(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? String(err)
+}
+
+export class Fill extends EventEmitter implements CacheSink {
+  readonly hex: string
+  state: FillState = 'opening'
+  /** Expected length, once the upstream answered (undefined: not announced). */
+  size: number | undefined
+  /** Bytes on disk, contiguous from 0. */
+  written = 0
+  error: Error | null = null
+  readonly #deps: FillDeps
+  #shared: SharedHandle | null = null
+  #mine: HandleRef | null = null
+  #ino = -1
+  #sidecar: Promise<void> = Promise.resolve()
+  #cleanup: Promise<void> = Promise.resolve()
+
+  constructor(hex: string, deps: FillDeps) {
+    super()
+    this.setMaxListeners(0) // one listener per follower
+    this.hex = hex
+    this.#deps = deps
+  }
+
+  /** Takes the lock. Resolves true when we are the writer, false when another holds it. */
+  async open(): Promise<boolean> {
+    const { paths } = this.#deps
+    try {
+      const fh = await open(paths.temp(this.hex), 'wx+')
+      try {
+        this.#ino = (await fh.stat()).ino
+      } catch (err) {
+        await fh.close()
+        await unlink(paths.temp(this.hex)).catch(() => {})
+        throw err
+      }
+      this.#shared = new SharedHandle(fh)
+      this.#mine = this.#shared.acquire()
+      this.#set('claimed')
+      return true
+    } catch (err) {
+      if (errCode(err) === 'EEXIST') {
+        this.#set('foreign')
+        return false
+      }
+      this.#fail(err as Error)
+      throw err
+    }
+  }
+
+  /** The upstream answered 200 with this length: followers may start. */
+  start(size: number | undefined): void {
+    if (this.state !== 'claimed') return
+    this.size = size
+    const { paths } = this.#deps
+    if (size !== undefined) {
+      // For followers in other processes; written aside and renamed so that
+      // a reader never sees half a number.
+      this.#sidecar = writeFile(paths.sidecarTemp(this.hex), String(size))
+        .then(() => rename(paths.sidecarTemp(this.hex), paths.sidecar(this.hex)))
+        .catch((err) => this.#deps.log.debug('cache sidecar not written', { code: errCode(err) }))
+    }
+    this.#set('filling')
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.state !== 'filling' || !this.#mine) throw this.error ?? new Error(`fill is ${this.state}`)
+    const fh = this.#mine.fh
+    let off = 0
+    while (off < chunk.length) {
+      const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, this.written + off)
+      off += bytesWritten
+    }
+    if (this.state !== 'filling') throw this.error ?? new Error(`fill is ${this.state}`)
+    this.written += chunk.length
+    this.emit('change')
+  }
+
+  async commit(): Promise<void> {
+    if (this.state !== 'filling' || !this.#mine) throw this.error ?? new Error(`fill is ${this.state}`)
+    const { paths, index } = this.#deps
+    try {
+      if (!index.fits(this.written)) throw new Error('blob larger than the whole cache')
+      await this.#assertStillOurs()
+      await mkdir(paths.shard(this.hex), { recursive: true })
+      await rename(paths.temp(this.hex), paths.blob(this.hex))
+    } catch (err) {
+      this.abort(err as Error)
+      throw err
+    }
+    index.add(this.hex, this.written, this.#ino)
+    // close() may have aborted us while the rename ran: the blob is in place
+    // and verified either way, and #fail already released the handle.
+    if (this.state !== 'filling') return
+    const mine = this.#mine
+    this.#mine = null
+    this.#cleanup = Promise.all([
+      mine.release(),
+      this.#sidecar.then(() => unlink(paths.sidecar(this.hex))).catch(() => {}),
+    ]).then(() => {})
+    this.#set('committed')
+  }
+
+  abort(reason: Error): void {
+    if (this.state === 'committed' || this.state === 'failed' || this.state === 'foreign') return
+    this.#fail(reason)
+  }
+
+  #fail(reason: Error): void {
+    const { log } = this.#deps
+    const hadLock = this.#mine !== null
+    const mine = this.#mine
+    this.#mine = null
+    this.error = reason
+    if (hadLock) {
+      log.debug('cache fill aborted', { digest: `sha256:${this.hex}`, reason: reason.message })
+      this.#cleanup = this.#removeTemp(mine)
+    }
+    this.#set('failed')
+  }
+
+  async #removeTemp(mine: HandleRef | null): Promise<void> {
+    const { paths } = this.#deps
+    await this.#sidecar
+    try {
+      await this.#assertStillOurs()
+      await unlink(paths.temp(this.hex))
+      await unlink(paths.sidecar(this.hex)).catch(() => {})
+    } catch {
+      // already gone, or no longer ours: nothing to clean
+    }
+    await mine?.release()
+  }
+
+  async #assertStillOurs(): Promise<void> {
+    const st = await stat(this.#deps.paths.temp(this.hex))
+    if (st.ino !== this.#ino) throw new Error('fill lock was broken as stale by another process')
+  }
+
+  #set(state: FillState): void {
+    this.state = state
+    this.emit('change')
+    if (state === 'committed' || state === 'failed' || state === 'foreign') this.#deps.onSettled(this)
+  }
+
+  /** Resolves once the fill reached one of these states (or any final one). */
+  until(ready: (fill: Fill) => boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (ready(this) || this.state === 'committed' || this.state === 'failed' || this.state === 'foreign') {
+          this.off('change', check)
+          resolve()
+        }
+      }
+      this.on('change', check)
+      check()
+    })
+  }
+
+  /** A reference to the temp file for an in-process follower; null once closed. */
+  acquire(): HandleRef | null {
+    return this.state === 'filling' ? (this.#shared?.acquire() ?? null) : null
+  }
+
+  /** Progress as seen by in-process followers: written bytes, via events. */
+  growth(): Growth {
+    return {
+      available: () => this.written,
+      failure: () =>
+        this.state === 'failed'
+          ? Object.assign(new Error(`the fill being followed failed: ${this.error?.message ?? 'unknown'}`), {
+              code: 'EFILLFAILED',
+              cause: this.error,
+            })
+          : null,
+      wait: (cb) => {
+        const once = () => {
+          this.off('change', once)
+          cb()
+        }
+        this.on('change', once)
+        return async () => void this.off('change', once)
+      },
+    }
+  }
+
+  /** Resolves when every file operation of this fill is done (for close()). */
+  settled(): Promise<void> {
+    return this.#cleanup
+  }
+}

@@ -1,0 +1,223 @@
+// Followers: claimants that found someone else filling the same digest. They
+// stream the bytes as they land in the temp file (never waiting for the end)
+// and verify them like a hit: everything they send is hashed and the last
+// chunk is released only after the digest matched.
+//
+// - In this process the writer announces progress by events (Fill.growth()),
+//   and the follower reads through the writer's own file handle.
+// - For a writer in another process the follower opens tmp/<hex>, learns the
+//   length from the sidecar, and polls fstat every 25 ms while it has caught
+//   up (it reads without pausing while bytes are there). After the rename the
+//   same inode is blobs/…/<hex>, so the open handle simply reads on. A temp
+//   file that is unlinked (nlink 0) before it is complete means the fill
+//   failed; one that has not changed for staleAfter ms means its writer died.
+import { open, readFile, stat, unlink, type FileHandle } from 'node:fs/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Logger } from '../log.js'
+import type { Hasher } from '../stages/hash-worker.js'
+import type { IntegrityError } from '../stages/verify-digest.js'
+import type { Fill } from './fill.js'
+import type { CachePaths } from './paths.js'
+import { BlobReadStream, type Growth } from './read-stream.js'
+import { ownHandle, type HandleRef } from './shared-handle.js'
+import type { FillFollower } from './types.js'
+
+export interface FollowContext {
+  paths: CachePaths
+  hasher: () => Hasher
+  /** ms without change after which a foreign temp file counts as abandoned. */
+  staleAfter: number
+  pollInterval: number
+  log: Logger
+  onBytes: (n: number) => void
+  /** A committed file failed verification (inode given, to delete only that file). */
+  onCorrupt: (hex: string, ino: number, err: IntegrityError) => void
+}
+
+/** 'retry': the situation changed under us (lock freed, file gone): claim again. */
+export type FollowResult = FillFollower | null | 'retry'
+
+function code(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException).code
+}
+
+function follower(ctx: FollowContext, hex: string, handle: HandleRef, size: number, growth?: Growth, ino?: number): FillFollower {
+  const body = new BlobReadStream({
+    open: async () => ({ handle, size }),
+    growth,
+    verify: { hex, hasher: ctx.hasher },
+    onBytes: ctx.onBytes,
+    onMismatch: ino === undefined ? undefined : (err) => ctx.onCorrupt(hex, ino, err),
+  })
+  return { role: 'follower', size, body }
+}
+
+/** Follows a committed blob (the fill finished while we were claiming). */
+export async function followCommitted(ctx: FollowContext, hex: string): Promise<FollowResult> {
+  let fh: FileHandle
+  try {
+    fh = await open(ctx.paths.blob(hex), 'r')
+  } catch (err) {
+    if (code(err) === 'ENOENT') return 'retry'
+    throw err
+  }
+  try {
+    const st = await fh.stat()
+    return follower(ctx, hex, ownHandle(fh), st.size, undefined, st.ino)
+  } catch (err) {
+    await fh.close()
+    throw err
+  }
+}
+
+/** Follows a fill of this process. */
+export async function followInflight(ctx: FollowContext, fill: Fill): Promise<FollowResult> {
+  for (;;) {
+    await fill.until((f) => f.state === 'filling' && f.size !== undefined)
+    switch (fill.state) {
+      case 'foreign':
+        return 'retry'
+      case 'failed':
+        // Abandoned (upstream said no) or failed: go upstream, uncached.
+        return null
+      case 'committed':
+        return followCommitted(ctx, fill.hex)
+      default: {
+        const handle = fill.acquire()
+        if (!handle) continue // settled in between: look again
+        return follower(ctx, fill.hex, handle, fill.size!, fill.growth())
+      }
+    }
+  }
+}
+
+async function readSidecar(path: string): Promise<number | null> {
+  try {
+    const text = await readFile(path, 'utf8')
+    return /^\d+$/.test(text) ? Number(text) : null
+  } catch {
+    return null
+  }
+}
+
+/** Unlinks an abandoned temp file, unless it was replaced meanwhile. */
+async function breakStaleLock(ctx: FollowContext, hex: string, ino: number): Promise<void> {
+  try {
+    const st = await stat(ctx.paths.temp(hex))
+    if (st.ino !== ino) return
+    await unlink(ctx.paths.temp(hex))
+    await unlink(ctx.paths.sidecar(hex)).catch(() => {})
+    ctx.log.info('cache: removed an abandoned fill of another process', { digest: `sha256:${hex}` })
+  } catch {
+    // gone already
+  }
+}
+
+/** Follows a fill of another process sharing the cache dir. */
+export async function followForeign(ctx: FollowContext, hex: string): Promise<FollowResult> {
+  let fh: FileHandle
+  try {
+    fh = await open(ctx.paths.temp(hex), 'r')
+  } catch (err) {
+    if (code(err) === 'ENOENT') return 'retry'
+    throw err
+  }
+  let handedOver = false
+  try {
+    let st = await fh.stat()
+    let lastSize = st.size
+    let lastChange = st.mtimeMs
+    for (;;) {
+      if (Date.now() - lastChange > ctx.staleAfter) {
+        await breakStaleLock(ctx, hex, st.ino)
+        return 'retry'
+      }
+      const blob = await stat(ctx.paths.blob(hex)).catch(() => null)
+      if (blob && blob.ino === st.ino && blob.dev === st.dev) {
+        handedOver = true // committed: the inode we hold is the blob
+        return follower(ctx, hex, ownHandle(fh), blob.size, undefined, blob.ino)
+      }
+      if (st.nlink === 0) return null // failed or abandoned
+      const size = await readSidecar(ctx.paths.sidecar(hex))
+      if (size !== null) {
+        handedOver = true
+        return follower(ctx, hex, ownHandle(fh), size, new PollGrowth(fh, size, st, ctx))
+      }
+      await sleep(ctx.pollInterval)
+      st = await fh.stat()
+      if (st.size !== lastSize) {
+        lastSize = st.size
+        lastChange = Date.now()
+      }
+    }
+  } finally {
+    if (!handedOver) await fh.close()
+  }
+}
+
+/** Growth of a file written by another process, seen through fstat. */
+class PollGrowth implements Growth {
+  readonly #fh: FileHandle
+  readonly #expected: number
+  readonly #ctx: FollowContext
+  #size: number
+  #nlink: number
+  #lastChange = Date.now()
+  #error: Error | null = null
+
+  constructor(fh: FileHandle, expected: number, st: { size: number; nlink: number }, ctx: FollowContext) {
+    this.#fh = fh
+    this.#expected = expected
+    this.#ctx = ctx
+    this.#size = st.size
+    this.#nlink = st.nlink
+  }
+
+  available(): number {
+    return this.#size
+  }
+
+  failure(): Error | null {
+    if (this.#error) return this.#error
+    if (this.#size >= this.#expected) return null
+    if (this.#nlink === 0) {
+      return Object.assign(new Error('the fill being followed (another process) failed'), { code: 'EFILLFAILED' })
+    }
+    if (Date.now() - this.#lastChange > this.#ctx.staleAfter) {
+      return Object.assign(new Error('the fill being followed (another process) stalled'), { code: 'ETIMEDOUT' })
+    }
+    return null
+  }
+
+  wait(cb: () => void): () => Promise<void> {
+    let cancelled = false
+    let inflight: Promise<void> | null = null
+    let timer: NodeJS.Timeout | null = null
+    const poll = () => {
+      timer = null
+      inflight = this.#fh.stat().then(
+        (st) => {
+          inflight = null
+          if (cancelled) return
+          const changed = st.size !== this.#size || st.nlink !== this.#nlink
+          this.#size = st.size
+          this.#nlink = st.nlink
+          if (changed) this.#lastChange = Date.now()
+          if (changed || this.failure()) cb()
+          else timer = setTimeout(poll, this.#ctx.pollInterval)
+        },
+        (err: Error) => {
+          inflight = null
+          this.#error = err
+          if (!cancelled) cb()
+        },
+      )
+    }
+    timer = setTimeout(poll, this.#ctx.pollInterval)
+    return async () => {
+      cancelled = true
+      if (timer) clearTimeout(timer)
+      await inflight
+    }
+  }
+}

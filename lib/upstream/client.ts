@@ -1,0 +1,96 @@
+// The upstream HTTP/1.1 client on raw sockets.
+//
+//   request ─▶ routeFor(url)     direct | CONNECT tunnel | forward proxy
+//           ─▶ pool.acquire      idle keep-alive socket, new socket, or queue
+//           ─▶ conn.exchange     write head; resolve when the response headers are in
+//           ─▶ response.body     streams with backpressure; the socket goes back to
+//                                the pool once the response was received in full
+// A reused socket that the server closed while it sat idle fails before any
+// response byte: GET and HEAD are then sent once more on a fresh socket
+// (RFC 9112 §9.3.1 allows retrying idempotent requests).
+
+import { UpstreamError } from '../errors.js'
+import { dial } from './dial.js'
+import { Pool } from './pool.js'
+import { requestHead } from './request-head.js'
+import { routeFor, type Route } from './route.js'
+import type { ExchangeOptions } from './exchange.js'
+import type { UpstreamClientOptions, UpstreamRequest, UpstreamResponse } from './types.js'
+
+export { proxyEnvFromProcess } from './proxy-env.js'
+
+/** How long an idle keep-alive socket is kept (shorter if the server says so). */
+export const KEEP_ALIVE_MS = 30_000
+
+export function defaultClientOptions(): UpstreamClientOptions {
+  return { connectTimeout: 5000, headerTimeout: 30_000, idleTimeout: 30_000, maxSocketsPerOrigin: 32 }
+}
+
+export class UpstreamClient {
+  private readonly opts: UpstreamClientOptions
+  private readonly pools = new Map<string, Pool>()
+  private closed = false
+
+  constructor(opts: UpstreamClientOptions) {
+    this.opts = opts
+  }
+
+  async request(req: UpstreamRequest): Promise<UpstreamResponse> {
+    req.signal?.throwIfAborted()
+    const route = routeFor(req.url, this.opts.proxy)
+    const head = requestHead(req, route)
+    if (this.closed) throw new UpstreamError('connect', route.origin, 'upstream client is closed')
+    const exchange: ExchangeOptions = {
+      method: req.method,
+      url: req.url,
+      headerTimeout: this.opts.headerTimeout,
+      idleTimeout: this.opts.idleTimeout,
+      signal: req.signal,
+    }
+    const first = await this.pool(route).acquire(req.signal)
+    try {
+      return await first.conn.exchange(head, req.body, exchange)
+    } catch (err) {
+      const stale = first.reused && !first.conn.responded && err instanceof UpstreamError && err.kind === 'reset'
+      if (!stale || (req.method !== 'GET' && req.method !== 'HEAD')) throw err
+    }
+    const second = await this.pool(route).acquire(req.signal, true)
+    return second.conn.exchange(head, req.body, exchange)
+  }
+
+  /** Destroys idle sockets and rejects queued requests; later requests fail. */
+  close(): void {
+    this.closed = true
+    for (const pool of this.pools.values()) pool.close()
+    this.pools.clear()
+  }
+
+  stats(): { open: number; idle: number; queued: number } {
+    const total = { open: 0, idle: 0, queued: 0 }
+    for (const pool of this.pools.values()) {
+      const s = pool.stats()
+      total.open += s.open
+      total.idle += s.idle
+      total.queued += s.queued
+    }
+    return total
+  }
+
+  private pool(route: Route): Pool {
+    let pool = this.pools.get(route.key)
+    if (pool === undefined) {
+      const created = new Pool({
+        origin: route.origin,
+        max: this.opts.maxSocketsPerOrigin,
+        keepAlive: KEEP_ALIVE_MS,
+        dial: (signal) => dial(route, this.opts, signal),
+        onEmpty: () => {
+          if (this.pools.get(route.key) === created) this.pools.delete(route.key)
+        },
+      })
+      this.pools.set(route.key, created)
+      pool = created
+    }
+    return pool
+  }
+}
