@@ -102,3 +102,13 @@ export function asFollower(c: FillClaim | FillFollower | null): FillFollower {
   if (!c || c.role !== 'follower') throw new Error(`expected a follower, got ${c ? c.role : 'null'}`)
   return c
 }
+
+/** Claims and fills a blob to its commit. */
+export async function putBlob(cache: BlobCache, blob: TestBlob): Promise<void> {
+  const writer = asWriter(await cache.claim(blob.digest))
+  await collect(writer.fill(upstreamBody(blob.bytes), blob.bytes.length))
+}
+
+export function blobPath(dir: string, blob: TestBlob): string {
+  return `${dir}/blobs/sha256/${blob.hex.slice(0, 2)}/${blob.hex}`
+}
