@@ -24,7 +24,9 @@ export async function requestFollowingRedirects(
 ): Promise<UpstreamResponse> {
   let req = first
   for (let hop = 0; ; hop++) {
+    const started = Date.now()
     const res = await transport.request(req)
+    log.debug('upstream request', { method: req.method, url: redactUrl(req.url), status: res.status, ms: Date.now() - started })
     const location = res.headers['location']
     if (!redirectStatuses.has(res.status) || typeof location !== 'string' || location === '') return res
     // The redirect body is a few bytes of HTML; draining it lets the socket

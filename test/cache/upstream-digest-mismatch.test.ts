@@ -13,7 +13,7 @@ t.test('wrong bytes from upstream', async (t) => {
   const cache = await openCache(dir)
   const blob = makeBlob(3 * 1024 * 1024)
   const wrong = Buffer.from(blob.bytes)
-  wrong[wrong.length - 1] ^= 0xff // same length, last byte flipped
+  wrong[wrong.length - 1] = wrong[wrong.length - 1]! ^ 0xff // same length, last byte flipped
 
   const writer = asWriter(await cache.claim(blob.digest))
   const body = writer.fill(upstreamBody(wrong, { delay: 2 }), wrong.length)

@@ -1,0 +1,48 @@
+// The verify-on-serve hasher: a worker thread hashes shared-memory chunks; it
+// agrees with inline hashing, falls back to inline when it cannot run, and a
+// worker that dies fails the digest rather than passing it.
+import { createHash, randomBytes } from 'node:crypto'
+import t from 'tap'
+import { HashWorkerPool, inlineHasher, type Hasher } from '../../lib/stages/hash-worker.js'
+
+const data = randomBytes(5 * 1024 * 1024 + 7)
+const expected = createHash('sha256').update(data).digest('hex')
+
+async function feed(h: Hasher): Promise<string> {
+  for (let off = 0; off < data.length; off += 1024 * 1024) {
+    const part = data.subarray(off, off + 1024 * 1024)
+    const buf = h.alloc(part.length)
+    part.copy(buf)
+    h.update(buf)
+    const wait = h.backlog()
+    if (wait) await wait
+  }
+  return h.digest()
+}
+
+t.test('worker (shared memory), worker (copy) and inline agree', async (t) => {
+  const shared = new HashWorkerPool({ threads: 2, maxBacklog: 2 * 1024 * 1024 })
+  const copying = new HashWorkerPool({ threads: 1, sharedMemory: false })
+  const results = await Promise.all([feed(shared.create()), feed(shared.create()), feed(copying.create()), feed(inlineHasher())])
+  t.same(results, [expected, expected, expected, expected])
+  t.ok(shared.create().alloc(8).buffer instanceof SharedArrayBuffer, 'reads land in shared memory')
+  await shared.close()
+  await copying.close()
+})
+
+t.test('threads: 0 means inline', async (t) => {
+  const pool = new HashWorkerPool({ threads: 0 })
+  const h = pool.create()
+  t.notOk(h.alloc(8).buffer instanceof SharedArrayBuffer)
+  t.equal(await feed(h), expected)
+  await pool.close()
+})
+
+t.test('a worker that dies fails its digests; the pool carries on', async (t) => {
+  const pool = new HashWorkerPool({ threads: 1 })
+  const h = pool.create()
+  h.update(Buffer.from('abc'))
+  await pool.close() // terminates the worker under the hasher
+  await t.rejects(h.digest(), { code: 'EHASHWORKER' })
+  t.equal(await feed(pool.create()), expected, 'a closed pool hashes inline')
+})

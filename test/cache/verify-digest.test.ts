@@ -1,0 +1,67 @@
+// The VerifyDigest stage: bytes pass as they come except the most recent
+// chunk, released only once SHA-256 and length matched; so a consumer never
+// sees a complete wrong body.
+import { createHash } from 'node:crypto'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import t from 'tap'
+import { isDigestMismatch, parseDigest, VerifyDigest } from '../../lib/stages/verify-digest.js'
+
+const chunks = [Buffer.from('hello '), Buffer.from('blob '), Buffer.from('world')]
+const whole = Buffer.concat(chunks)
+const digest = `sha256:${createHash('sha256').update(whole).digest('hex')}`
+
+async function run(input: Buffer[], opts: { digest: string; size?: number }) {
+  const seen: Buffer[] = []
+  const v = new VerifyDigest(opts)
+  let error: (Error & { code?: string; expected?: string; found?: string }) | null = null
+  try {
+    // Flowing mode: chunks are seen as they are pushed (a destroyed stream
+    // drops what it still buffers, which would hide what was released).
+    v.on('data', (c: Buffer) => seen.push(c))
+    await pipeline(Readable.from(input), v)
+  } catch (err) {
+    error = err as Error
+  }
+  return { got: Buffer.concat(seen), error }
+}
+
+t.test('a matching body passes whole', async (t) => {
+  const { got, error } = await run(chunks, { digest, size: whole.length })
+  t.equal(error, null)
+  t.ok(got.equals(whole))
+})
+
+t.test('a mismatch errors before the last chunk', async (t) => {
+  const wrong = [chunks[0]!, chunks[1]!, Buffer.from('World')]
+  const { got, error } = await run(wrong, { digest })
+  t.ok(isDigestMismatch(error))
+  t.equal(error?.code, 'EINTEGRITY')
+  t.equal(error?.expected, digest)
+  t.match(error?.found, /^sha256:[0-9a-f]{64}$/)
+  t.equal(got.toString(), 'hello blob ', 'everything but the held final chunk')
+})
+
+t.test('length checks', async (t) => {
+  const short = await run(chunks, { digest, size: whole.length + 1 })
+  t.equal(short.error?.code, 'EINTEGRITY', 'fewer bytes than announced')
+  t.ok(short.got.length < whole.length)
+  const long = await run(chunks, { digest, size: 8 })
+  t.equal(long.error?.code, 'EINTEGRITY', 'more bytes than announced fails early')
+  t.ok(long.got.length < 8)
+})
+
+t.test('empty body', async (t) => {
+  const empty = `sha256:${createHash('sha256').digest('hex')}`
+  t.same(await run([], { digest: empty, size: 0 }), { got: Buffer.alloc(0), error: null })
+  t.equal((await run([], { digest })).error?.code, 'EINTEGRITY')
+})
+
+t.test('digest grammar', async (t) => {
+  t.throws(() => new VerifyDigest({ digest: 'md5:abc' }))
+  t.throws(() => new VerifyDigest({ digest: 'sha256:ABC' }))
+  t.same(parseDigest('sha512:' + 'a'.repeat(128)), { algorithm: 'sha512', hex: 'a'.repeat(128) })
+  t.equal(parseDigest('sha256:' + 'a'.repeat(63)), null)
+  t.notOk(isDigestMismatch(new Error('x')))
+  t.notOk(isDigestMismatch('EINTEGRITY'))
+})
