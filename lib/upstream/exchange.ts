@@ -174,6 +174,11 @@ export class Exchange implements BodyOwner {
     }
   }
 
+  /** An UpstreamError naming this request (path only: query strings may carry signed tokens). */
+  error(kind: 'reset' | 'timeout' | 'protocol', message: string, cause?: unknown): UpstreamError {
+    return new UpstreamError(kind, this.host.origin, `${this.opts.method} ${this.opts.url.pathname}: ${message}`, cause)
+  }
+
   bodyWanted(): void {
     if (!this.paused || this.phase !== 'body') return
     this.paused = false
@@ -206,10 +211,6 @@ export class Exchange implements BodyOwner {
 
   private readonly onIdleTimeout = (): void => {
     this.fail(this.error('timeout', `body stalled for ${this.opts.idleTimeout} ms after ${this.bodyBytes} bytes`))
-  }
-
-  error(kind: 'reset' | 'timeout' | 'protocol', message: string, cause?: unknown): UpstreamError {
-    return new UpstreamError(kind, this.host.origin, `${this.opts.method} ${this.opts.url.pathname}: ${message}`, cause)
   }
 
   private clearTimer(): void {
