@@ -6,7 +6,7 @@ import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { binPath, spawnCrproxy } from '../fixtures/cli-proxy.js'
 import { flags } from '../../lib/flags.js'
 import { request } from '../fixtures/proxy.js'
@@ -21,7 +21,7 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
-function oneCleanLine(t: Tap.Test, r: ReturnType<typeof run>, pattern: RegExp) {
+function oneCleanLine(t: Test, r: ReturnType<typeof run>, pattern: RegExp) {
   t.equal(r.code, 2, 'exit code 2')
   const lines = r.stderr.trim().split('\n')
   t.equal(lines.length, 1, 'one line: ' + r.stderr.trim())
@@ -38,7 +38,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Starts the CLI with exactly these args and waits for /healthz. */
-async function startWith(t: Tap.Test, args: string[], port: number, env: NodeJS.ProcessEnv = {}) {
+async function startWith(t: Test, args: string[], port: number, env: NodeJS.ProcessEnv = {}) {
   const proc = spawn(process.execPath, [binPath, ...args], { env: { PATH: process.env['PATH'], ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
   let err = ''
   proc.stderr!.on('data', (c: Buffer) => (err += c))

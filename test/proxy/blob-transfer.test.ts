@@ -1,10 +1,10 @@
 // Blob GET/HEAD/Range through the proxy without a cache, and what happens
 // when the CDN sends wrong or too few bytes.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startFakeHub } from '../fixtures/fake-hub.js'
 import { PullClient, sha256, startTestProxy } from '../fixtures/proxy.js'
 
-async function setup(t: Parameters<Parameters<typeof t.test>[1]>[0], opts: { relativeRedirect?: boolean } = {}) {
+async function setup(t: Test, opts: { relativeRedirect?: boolean } = {}) {
   const hub = await startFakeHub({ bigLayerSize: 4 * 1024 * 1024, ...opts })
   t.teardown(() => hub.close())
   const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, client: { idleTimeout: 500 } })

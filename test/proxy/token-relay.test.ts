@@ -100,3 +100,15 @@ t.test('oversized token bodies are refused', async (t) => {
   t.equal(res.status, 413)
   t.equal(hub.count('token'), 0)
 })
+
+t.test('X-Forwarded-Proto/-Host shape the realm only with --trust-proxy', async (t) => {
+  const hub = await startFakeHub()
+  t.teardown(() => hub.close())
+  const fwd = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example' }
+  const plain = await startTestProxy(t, { registryMap: { default: hub.registryUrl } })
+  const a = await request(plain.url, '/v2/', { host: 'mirror.test:5000', headers: fwd })
+  t.match(String(a.headers['www-authenticate']), /realm="http:\/\/mirror\.test:5000\/token\//, 'ignored by default')
+  const trusting = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, trustProxy: true })
+  const b = await request(trusting.url, '/v2/', { host: 'mirror.test:5000', headers: { ...fwd, 'x-forwarded-host': 'mirror.example.com' } })
+  t.match(String(b.headers['www-authenticate']), /realm="https:\/\/mirror\.example\.com\/token\//, 'honoured when trusted')
+})
