@@ -46,7 +46,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       headerTimeout: parseDuration(f['header-timeout'] as string, '--header-timeout'),
       idleTimeout: parseDuration(f['idle-timeout'] as string, '--idle-timeout'),
       maxSocketsPerOrigin: positiveInt(f['upstream-max-sockets'] as string, '--upstream-max-sockets'),
-      proxy: proxyEnvFromProcess(io.env),
+      proxy: outboundProxy(io.env),
     }
     const defaultRegistry = f['default-registry'] as string | undefined
     const registryMap = await loadRegistryMap(f['registry-map'] as string | undefined, (url) => fetchText(url, client))
@@ -116,6 +116,14 @@ function signalled(): Promise<string> {
     process.once('SIGTERM', on)
     process.once('SIGINT', on)
   })
+}
+
+function outboundProxy(env: NodeJS.ProcessEnv) {
+  try {
+    return proxyEnvFromProcess(env)
+  } catch (err) {
+    throw new ConfigError((err as Error).message)
+  }
 }
 
 function positiveInt(s: string, what: string): number {

@@ -15,21 +15,21 @@
 // into place only after the digest matched) and, with verifyOnServe, on the
 // way out. Each process keeps its own LRU index of the shared directory.
 import { constants } from 'node:fs'
-import { access, mkdir, open, stat, unlink } from 'node:fs/promises'
-import { pipeline } from 'node:stream/promises'
+import { access, mkdir, stat, unlink } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import type { Logger } from '../log.js'
 import { HashWorkerPool } from '../stages/hash-worker.js'
-import { teeToCache } from '../stages/tee-to-cache.js'
-import { VerifyDigest, type IntegrityError } from '../stages/verify-digest.js'
+import type { IntegrityError } from '../stages/verify-digest.js'
 import { BlobIndex } from './blob-index.js'
+import { CacheMetrics } from './cache-metrics.js'
 import { Fill } from './fill.js'
 import { followCommitted, followForeign, followInflight, type FollowContext, type FollowResult } from './follow.js'
+import { openBlob } from './open-blob.js'
 import { CachePaths, hexOf } from './paths.js'
 import { BlobReadStream } from './read-stream.js'
 import { scanBlobs, sweepTemps } from './rebuild.js'
-import { ownHandle } from './shared-handle.js'
 import type { BlobCacheOptions, BlobCacheStats, ByteRange, FillClaim, FillFollower } from './types.js'
+import { writerClaim } from './writer-claim.js'
 
 const POLL_MS = 25
 const DEFAULT_FILL_TIMEOUT = 5 * 60_000
@@ -51,8 +51,9 @@ export class BlobCache {
   readonly #follow: FollowContext
   /** A live writer touches its temp file at least this often (see rebuild.ts). */
   readonly #staleAfter: number
-  readonly #counters = { hits: 0, misses: 0, bytesFromCache: 0, bytesFromUpstream: 0, evictions: 0 }
-  readonly #metrics
+  /** opts.fillTimeout, or a default when it is 0/Infinity (a fill is always bounded). */
+  readonly #fillTimeout: number
+  readonly #metrics: CacheMetrics
   #writable = true
   #closed = false
   #sweeper: NodeJS.Timeout | null = null
@@ -72,30 +73,26 @@ export class BlobCache {
       maxSize: opts.maxSize,
       onEvict: (hex, entry) => this.#deleteFile(hex, entry.ino, 'evicted (LRU)'),
     })
-    const idle = Number.isFinite(opts.fillTimeout) && opts.fillTimeout > 0 ? opts.fillTimeout : DEFAULT_FILL_TIMEOUT
+    this.#fillTimeout =
+      Number.isFinite(opts.fillTimeout) && opts.fillTimeout > 0 ? opts.fillTimeout : DEFAULT_FILL_TIMEOUT
     // Between two writes a live writer waits at most fillTimeout for the
     // upstream and fillTimeout for a slow client; beyond twice that (plus
     // slack) its temp file is abandoned.
-    this.#staleAfter = 2 * idle + 1000
+    this.#staleAfter = 2 * this.#fillTimeout + 1000
     this.#follow = {
       paths: this.#paths,
       hasher: () => this.#pool.create(),
       staleAfter: this.#staleAfter,
       pollInterval: POLL_MS,
       log: this.#log,
-      onBytes: (n) => this.#served('cache', n),
+      onBytes: (n) => this.#metrics.served('cache', n),
       onCorrupt: (hex, ino, err) => this.#corrupt(hex, ino, err),
     }
-    const m = opts.metrics
-    this.#metrics = {
-      hits: m.counter('crproxy_cache_hits_total', 'Blob requests answered from the cache'),
-      misses: m.counter('crproxy_cache_misses_total', 'Blob requests that claimed a fill (cache misses)'),
-      served: m.counter('crproxy_cache_bytes_served_total', 'Blob bytes sent to clients through the cache, by source'),
-      evictions: m.counter('crproxy_cache_evictions_total', 'Blob files the cache deleted (LRU capacity or failed verification)'),
-    }
-    m.collected('crproxy_cache_bytes', 'Bytes of committed blobs in the cache index', () => this.#index.bytes)
-    m.collected('crproxy_cache_blobs', 'Committed blobs in the cache index', () => this.#index.count)
-    m.collected('crproxy_cache_inflight_fills', 'Fills of this process in progress', () => this.#inflight.size)
+    this.#metrics = new CacheMetrics(opts.metrics, {
+      bytes: () => this.#index.bytes,
+      blobs: () => this.#index.count,
+      inflightFills: () => this.#inflight.size,
+    })
   }
 
   async #init(): Promise<void> {
@@ -109,6 +106,7 @@ export class BlobCache {
       this.#writable = false
       this.#log.warn('cache dir not writable: serving what is cached, caching nothing', { dir: paths.root, code: errCode(err) })
     }
+    if (this.#opts.verifyOnServe) void this.#pool.warm()
     let foreign = 0
     try {
       const scan = await scanBlobs(paths)
@@ -147,8 +145,7 @@ export class BlobCache {
     const hex = hexOf(digest)
     const entry = hex ? this.#index.get(hex) : undefined
     if (!entry) return undefined
-    this.#counters.hits++
-    this.#metrics.hits.inc()
+    this.#metrics.hit()
     return { size: entry.size }
   }
 
@@ -165,41 +162,20 @@ export class BlobCache {
     return new BlobReadStream({
       open: async () => {
         if (!hex) throw Object.assign(new Error(`not a cacheable digest: ${digest}`), { code: 'ENOENT' })
-        const fh = await this.#openBlob(hex)
-        try {
-          const st = await fh.stat()
-          ino = st.ino
-          if (expected && st.size !== expected.size) {
-            const err = Object.assign(new Error(`cached blob ${digest} has ${st.size} bytes, expected ${expected.size}`), {
-              code: 'EINTEGRITY',
-              expected: digest,
-              found: 'sha256:?',
-            }) as IntegrityError
-            this.#corrupt(hex, st.ino, err)
-            throw err
-          }
-          return { handle: ownHandle(fh), size: st.size }
-        } catch (err) {
-          await fh.close()
-          throw err
-        }
+        const opened = await openBlob(this.#paths.blob(hex), digest, expected?.size, {
+          vanished: () => {
+            if (this.#index.drop(hex)) this.#log.warn('cached blob vanished from disk: entry dropped', { digest })
+          },
+          corrupt: (ino, err) => this.#corrupt(hex, ino, err),
+        })
+        ino = opened.ino
+        return opened
       },
       range,
       verify: !range && hex && this.#opts.verifyOnServe ? { hex, hasher: () => this.#pool.create() } : undefined,
       onMismatch: (err) => hex && this.#corrupt(hex, ino, err),
-      onBytes: (n) => this.#served('cache', n),
+      onBytes: (n) => this.#metrics.served('cache', n),
     })
-  }
-
-  async #openBlob(hex: string) {
-    try {
-      return await open(this.#paths.blob(hex), 'r')
-    } catch (err) {
-      if (errCode(err) === 'ENOENT' && this.#index.drop(hex)) {
-        this.#log.warn('cached blob vanished from disk: entry dropped', { digest: `sha256:${hex}` })
-      }
-      throw err
-    }
   }
 
   /**
@@ -211,8 +187,7 @@ export class BlobCache {
   async claim(digest: string): Promise<FillClaim | FillFollower | null> {
     const hex = hexOf(digest)
     if (!hex || !this.#writable || this.#closed) return null
-    this.#counters.misses++
-    this.#metrics.misses.inc()
+    this.#metrics.miss()
     try {
       for (let attempt = 0; attempt < 4; attempt++) {
         const result = await this.#claimOnce(hex, digest)
@@ -226,16 +201,11 @@ export class BlobCache {
   }
 
   async #claimOnce(hex: string, digest: string): Promise<FillClaim | FollowResult> {
+    // Synchronous up to the Fill's registration, so that concurrent claims in
+    // this process find it and follow it by events.
     const running = this.#inflight.get(hex)
     if (running) return followInflight(this.#follow, running)
-    // Committed already (by us, or by another process behind our index's back)?
-    const st = this.#index.peek(hex) ? true : await stat(this.#paths.blob(hex)).catch(() => null)
-    if (st) {
-      if (st !== true) this.#index.add(hex, st.size, st.ino)
-      const r = await followCommitted(this.#follow, hex)
-      if (r === 'retry') this.#index.drop(hex) // vanished meanwhile
-      return r
-    }
+    if (this.#index.peek(hex)) return this.#followCommitted(hex)
     const fill = new Fill(hex, {
       paths: this.#paths,
       index: this.#index,
@@ -247,9 +217,9 @@ export class BlobCache {
     })
     this.#inflight.set(hex, fill)
     this.#fills.add(fill)
-    let mine: boolean
+    let outcome: Awaited<ReturnType<Fill['open']>>
     try {
-      mine = await fill.open()
+      outcome = await fill.open()
     } catch (err) {
       if (errCode(err) === 'ENOENT') {
         await mkdir(this.#paths.tmp, { recursive: true }) // tmp/ removed under us
@@ -257,64 +227,27 @@ export class BlobCache {
       }
       throw err
     }
-    if (mine) return this.#writer(fill, digest)
-    return followForeign(this.#follow, hex)
-  }
-
-  #writer(fill: Fill, digest: string): FillClaim {
-    let used = false
-    const timeout = this.#opts.fillTimeout
-    // A claim neither filled nor abandoned (a handler bug) must not hold the lock forever.
-    const timer =
-      Number.isFinite(timeout) && timeout > 0
-        ? setTimeout(() => {
-            used = true
-            this.#log.warn('cache claim neither filled nor abandoned: released', { digest })
-            fill.abort(new Error('claim expired'))
-          }, timeout)
-        : null
-    timer?.unref()
-    return {
-      role: 'writer',
-      fill: (body, size) => {
-        if (used || this.#closed || (size !== undefined && !this.#index.fits(size))) {
-          if (!used) fill.abort(new Error('not cacheable'))
-          used = true
-          if (timer) clearTimeout(timer)
-          return this.#uncached(body, digest, size)
-        }
-        used = true
-        if (timer) clearTimeout(timer)
-        fill.start(size)
-        return teeToCache(body, {
+    switch (outcome) {
+      case 'writer':
+        return writerClaim(fill, {
           digest,
-          size,
-          sink: fill,
-          idleTimeout: timeout,
-          onClientBytes: (n) => this.#served('upstream', n),
+          fillTimeout: this.#fillTimeout,
+          accepts: (size) => !this.#closed && (size === undefined || this.#index.fits(size)),
+          onClientBytes: (n) => this.#metrics.served('upstream', n),
           log: this.#log,
         })
-      },
-      abandon: () => {
-        if (used) return
-        used = true
-        if (timer) clearTimeout(timer)
-        fill.abort(new Error('abandoned: upstream did not answer 200'))
-      },
+      case 'committed': // by another process, behind our index's back
+        this.#index.add(hex, fill.onDisk!.size, fill.onDisk!.ino)
+        return this.#followCommitted(hex)
+      case 'locked':
+        return followForeign(this.#follow, hex)
     }
   }
 
-  /** Verified pass-through for a body that will not be cached. */
-  #uncached(body: Readable, digest: string, size: number | undefined): Readable {
-    const verify = new VerifyDigest({ digest, size })
-    pipeline(body, verify).catch(() => {}) // errors surface on `verify`
-    return verify
-  }
-
-  #served(source: 'cache' | 'upstream', n: number): void {
-    if (source === 'cache') this.#counters.bytesFromCache += n
-    else this.#counters.bytesFromUpstream += n
-    this.#metrics.served.inc({ source }, n)
+  async #followCommitted(hex: string): Promise<FollowResult> {
+    const r = await followCommitted(this.#follow, hex)
+    if (r === 'retry') this.#index.drop(hex) // vanished meanwhile
+    return r
   }
 
   /** A committed file failed verification: forget it and delete that file. */
@@ -326,8 +259,7 @@ export class BlobCache {
 
   /** Deletes blobs/…/<hex> if it is still the file we know (same inode). */
   #deleteFile(hex: string, ino: number, why: string): void {
-    this.#counters.evictions++
-    this.#metrics.evictions.inc()
+    this.#metrics.evicted()
     const path = this.#paths.blob(hex)
     void stat(path)
       .then((st) => (ino < 0 || st.ino === ino ? unlink(path) : undefined))
@@ -347,7 +279,7 @@ export class BlobCache {
 
   stats(): BlobCacheStats {
     return {
-      ...this.#counters,
+      ...this.#metrics.counts,
       bytesOnDisk: this.#index.bytes,
       blobs: this.#index.count,
       inflightFills: this.#inflight.size,

@@ -2,7 +2,8 @@
 //
 //   opening ──wx ok──▶ claimed ──start(size)──▶ filling ──commit()──▶ committed
 //      │                  │                        │
-//      └─EEXIST─▶ foreign └──────── abort() ───────┴──────────────▶ failed
+//      │                  └──────── abort() ───────┴──────────────▶ failed
+//      └─blob already on disk, or EEXIST (another process fills)──▶ declined
 //
 // The temp file is opened with 'wx' (O_CREAT|O_EXCL): creating it IS the
 // single-flight lock, across processes too. The fill is the sink of the
@@ -20,13 +21,13 @@ import type { CachePaths } from './paths.js'
 import type { Growth } from './read-stream.js'
 import { SharedHandle, type HandleRef } from './shared-handle.js'
 
-export type FillState = 'opening' | 'claimed' | 'filling' | 'committed' | 'failed' | 'foreign'
+export type FillState = 'opening' | 'claimed' | 'filling' | 'committed' | 'failed' | 'declined'
 
 export interface FillDeps {
   paths: CachePaths
   index: BlobIndex
   log: Logger
-  /** The fill reached a final state (committed, failed, foreign). */
+  /** The fill reached a final state (committed, failed, declined). */
   onSettled: (fill: Fill) => void
 }
 
@@ -42,6 +43,8 @@ export class Fill extends EventEmitter implements CacheSink {
   /** Bytes on disk, contiguous from 0. */
   written = 0
   error: Error | null = null
+  /** Set when open() found the blob already committed (by another process). */
+  onDisk: { size: number; ino: number } | null = null
   readonly #deps: FillDeps
   #shared: SharedHandle | null = null
   #mine: HandleRef | null = null
@@ -56,9 +59,18 @@ export class Fill extends EventEmitter implements CacheSink {
     this.#deps = deps
   }
 
-  /** Takes the lock. Resolves true when we are the writer, false when another holds it. */
-  async open(): Promise<boolean> {
+  /**
+   * Takes the lock: 'writer' when we are the one to fetch, 'committed' when
+   * the blob is on disk already (onDisk), 'locked' when another process fills.
+   */
+  async open(): Promise<'writer' | 'committed' | 'locked'> {
     const { paths } = this.#deps
+    const st = await stat(paths.blob(this.hex)).catch(() => null)
+    if (st) {
+      this.onDisk = { size: st.size, ino: st.ino }
+      this.#set('declined')
+      return 'committed'
+    }
     try {
       const fh = await open(paths.temp(this.hex), 'wx+')
       try {
@@ -71,11 +83,11 @@ export class Fill extends EventEmitter implements CacheSink {
       this.#shared = new SharedHandle(fh)
       this.#mine = this.#shared.acquire()
       this.#set('claimed')
-      return true
+      return 'writer'
     } catch (err) {
       if (errCode(err) === 'EEXIST') {
-        this.#set('foreign')
-        return false
+        this.#set('declined')
+        return 'locked'
       }
       this.#fail(err as Error)
       throw err
@@ -136,7 +148,7 @@ export class Fill extends EventEmitter implements CacheSink {
   }
 
   abort(reason: Error): void {
-    if (this.state === 'committed' || this.state === 'failed' || this.state === 'foreign') return
+    if (this.state === 'committed' || this.state === 'failed' || this.state === 'declined') return
     this.#fail(reason)
   }
 
@@ -174,14 +186,14 @@ export class Fill extends EventEmitter implements CacheSink {
   #set(state: FillState): void {
     this.state = state
     this.emit('change')
-    if (state === 'committed' || state === 'failed' || state === 'foreign') this.#deps.onSettled(this)
+    if (state === 'committed' || state === 'failed' || state === 'declined') this.#deps.onSettled(this)
   }
 
   /** Resolves once the fill reached one of these states (or any final one). */
   until(ready: (fill: Fill) => boolean): Promise<void> {
     return new Promise((resolve) => {
       const check = () => {
-        if (ready(this) || this.state === 'committed' || this.state === 'failed' || this.state === 'foreign') {
+        if (ready(this) || this.state === 'committed' || this.state === 'failed' || this.state === 'declined') {
           this.off('change', check)
           resolve()
         }

@@ -18,6 +18,7 @@ import type { Hasher } from '../stages/hash-worker.js'
 import type { IntegrityError } from '../stages/verify-digest.js'
 import type { Fill } from './fill.js'
 import type { CachePaths } from './paths.js'
+import { openBlob } from './open-blob.js'
 import { BlobReadStream, type Growth } from './read-stream.js'
 import { ownHandle, type HandleRef } from './shared-handle.js'
 import type { FillFollower } from './types.js'
@@ -54,18 +55,11 @@ function follower(ctx: FollowContext, hex: string, handle: HandleRef, size: numb
 
 /** Follows a committed blob (the fill finished while we were claiming). */
 export async function followCommitted(ctx: FollowContext, hex: string): Promise<FollowResult> {
-  let fh: FileHandle
   try {
-    fh = await open(ctx.paths.blob(hex), 'r')
+    const { handle, size, ino } = await openBlob(ctx.paths.blob(hex), `sha256:${hex}`, undefined)
+    return follower(ctx, hex, handle, size, undefined, ino)
   } catch (err) {
     if (code(err) === 'ENOENT') return 'retry'
-    throw err
-  }
-  try {
-    const st = await fh.stat()
-    return follower(ctx, hex, ownHandle(fh), st.size, undefined, st.ino)
-  } catch (err) {
-    await fh.close()
     throw err
   }
 }
@@ -75,8 +69,8 @@ export async function followInflight(ctx: FollowContext, fill: Fill): Promise<Fo
   for (;;) {
     await fill.until((f) => f.state === 'filling' && f.size !== undefined)
     switch (fill.state) {
-      case 'foreign':
-        return 'retry'
+      case 'declined':
+        return 'retry' // committed elsewhere, or another process fills: look again
       case 'failed':
         // Abandoned (upstream said no) or failed: go upstream, uncached.
         return null

@@ -8,9 +8,10 @@
 // the worker hashes are the bytes that were sent. The final chunk is held by
 // the reader until digest() answers.
 //
-// A hasher whose worker dies fails its digest() (the read stream errors, the
-// client retries); a pool that cannot start workers falls back to hashing
-// inline, which is slower but equally correct.
+// Jobs go only to workers that came online; until one has (start-up takes a
+// few tens of ms) and when none can start, hashing is inline: slower, equally
+// correct. A hasher whose worker dies mid-stream fails its digest() (the read
+// stream errors, the client retries).
 import { createHash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
@@ -72,11 +73,20 @@ class HashThread {
   readonly worker: Worker
   readonly jobs = new Map<number, Pending>()
   dead: Error | null = null
+  online = false
+  readonly ready: Promise<boolean>
 
   constructor(onDeath: (t: HashThread) => void) {
     // execArgv: [] keeps test loaders (--import …) out of the worker.
     this.worker = new Worker(workerSource, { eval: true, execArgv: [] })
     this.worker.unref()
+    this.ready = new Promise((resolve) => {
+      this.worker.once('online', () => {
+        this.online = true
+        resolve(true)
+      })
+      this.worker.once('exit', () => resolve(false))
+    })
     this.worker.on('message', (m: FromWorker) => {
       const job = this.jobs.get(m.id)
       if (!job) return
@@ -197,11 +207,24 @@ export class HashWorkerPool {
     }
   }
 
+  /** Starts a worker ahead of the first request; resolves whether one is online. */
+  async warm(): Promise<boolean> {
+    if (this.#closed || this.#size <= 0 || this.degraded) return false
+    const t = this.#threads[0] ?? this.#spawn()
+    return t ? t.ready : false
+  }
+
+  /** The least busy online worker; null = hash inline (none online yet, or none at all). */
   #pick(): HashThread | null {
     if (this.#closed || this.#size <= 0 || this.degraded) return null
     let best: HashThread | undefined
-    for (const t of this.#threads) if (!best || t.jobs.size < best.jobs.size) best = t
-    if (best && (best.jobs.size === 0 || this.#threads.length >= this.#size)) return best
+    for (const t of this.#threads) if (t.online && (!best || t.jobs.size < best.jobs.size)) best = t
+    const starting = this.#threads.some((t) => !t.online)
+    if ((!best || best.jobs.size > 0) && !starting && this.#threads.length < this.#size) this.#spawn()
+    return best ?? null
+  }
+
+  #spawn(): HashThread | null {
     try {
       const t = new HashThread((dead) => {
         this.#failures++
@@ -212,7 +235,7 @@ export class HashWorkerPool {
       return t
     } catch {
       this.#failures = 3
-      return best ?? null
+      return null
     }
   }
 

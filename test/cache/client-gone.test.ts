@@ -2,7 +2,7 @@
 // waiting on: the fill reads on at disk speed and commits. A client that
 // stops reading holds the fill up for at most fillTimeout, then is cut loose.
 import t from 'tap'
-import { asFollower, asWriter, collect, collectUntilError, fdCount, makeBlob, openCache, settle, upstreamBody } from './helpers.js'
+import { asFollower, asWriter, collect, collectUntilError, fdCount, makeBlob, openCache, settle, upstreamBody } from './fixtures/helpers.js'
 
 t.test('client destroyed mid-fill: the fill completes and commits', async (t) => {
   const dir = t.testdir()

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { asWriter, collect, fdCount, makeBlob, openCache, settle, upstreamBody } from './helpers.js'
+import { asWriter, collect, fdCount, makeBlob, openCache, settle, upstreamBody } from './fixtures/helpers.js'
 
 t.test('commit only after the digest matched', async (t) => {
   const dir = t.testdir()

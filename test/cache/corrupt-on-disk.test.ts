@@ -3,7 +3,7 @@
 // evicted and the file deleted, so the next request refetches.
 import { existsSync, openSync, writeSync, closeSync, truncateSync } from 'node:fs'
 import t from 'tap'
-import { blobPath, collectUntilError, fdCount, makeBlob, openCache, putBlob, settle } from './helpers.js'
+import { blobPath, collectUntilError, fdCount, makeBlob, openCache, putBlob, settle } from './fixtures/helpers.js'
 
 t.test('a flipped byte', async (t) => {
   const dir = t.testdir()

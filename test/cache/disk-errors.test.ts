@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, rmdirSync, writeFileSync } from '
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { asFollower, asWriter, blobPath, collect, collectUntilError, fdCount, makeBlob, openCache, settle, upstreamBody } from './helpers.js'
+import { asFollower, asWriter, blobPath, collect, collectUntilError, fdCount, makeBlob, openCache, settle, upstreamBody } from './fixtures/helpers.js'
 
 t.test('commit fails (shard path is a file)', async (t) => {
   const dir = t.testdir()

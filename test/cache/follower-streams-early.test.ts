@@ -1,7 +1,7 @@
 // A follower that joins mid-download gets the bytes already on disk at once
 // and the rest as they land: it does not wait for the fill to finish.
 import t from 'tap'
-import { asFollower, asWriter, collect, fdCount, makeBlob, openCache, settle, upstreamBody } from './helpers.js'
+import { asFollower, asWriter, collect, fdCount, makeBlob, openCache, settle, upstreamBody } from './fixtures/helpers.js'
 
 t.test('follower streams before the end', async (t) => {
   const dir = t.testdir()

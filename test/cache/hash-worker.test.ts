@@ -23,6 +23,9 @@ async function feed(h: Hasher): Promise<string> {
 t.test('worker (shared memory), worker (copy) and inline agree', async (t) => {
   const shared = new HashWorkerPool({ threads: 2, maxBacklog: 2 * 1024 * 1024 })
   const copying = new HashWorkerPool({ threads: 1, sharedMemory: false })
+  t.notOk(shared.create().alloc(8).buffer instanceof SharedArrayBuffer, 'inline until a worker is online')
+  t.equal(await shared.warm(), true, 'a worker came online')
+  await copying.warm()
   const results = await Promise.all([feed(shared.create()), feed(shared.create()), feed(copying.create()), feed(inlineHasher())])
   t.same(results, [expected, expected, expected, expected])
   t.ok(shared.create().alloc(8).buffer instanceof SharedArrayBuffer, 'reads land in shared memory')
@@ -32,6 +35,7 @@ t.test('worker (shared memory), worker (copy) and inline agree', async (t) => {
 
 t.test('threads: 0 means inline', async (t) => {
   const pool = new HashWorkerPool({ threads: 0 })
+  t.equal(await pool.warm(), false)
   const h = pool.create()
   t.notOk(h.alloc(8).buffer instanceof SharedArrayBuffer)
   t.equal(await feed(h), expected)
@@ -40,9 +44,11 @@ t.test('threads: 0 means inline', async (t) => {
 
 t.test('a worker that dies fails its digests; the pool carries on', async (t) => {
   const pool = new HashWorkerPool({ threads: 1 })
+  await pool.warm()
   const h = pool.create()
   h.update(Buffer.from('abc'))
   await pool.close() // terminates the worker under the hasher
   await t.rejects(h.digest(), { code: 'EHASHWORKER' })
+  t.equal(await pool.warm(), false, 'a closed pool starts no worker')
   t.equal(await feed(pool.create()), expected, 'a closed pool hashes inline')
 })

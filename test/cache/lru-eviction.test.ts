@@ -2,7 +2,7 @@
 // deleted. lookup() counts as a use.
 import { existsSync } from 'node:fs'
 import t from 'tap'
-import { blobPath, fdCount, makeBlob, openCache, putBlob, settle } from './helpers.js'
+import { blobPath, fdCount, makeBlob, openCache, putBlob, settle } from './fixtures/helpers.js'
 
 t.test('maxSize evicts the least recently used', async (t) => {
   const dir = t.testdir()

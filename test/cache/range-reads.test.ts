@@ -1,6 +1,6 @@
 // Byte ranges of a cached blob (inclusive ends, as in Content-Range).
 import t from 'tap'
-import { collect, collectUntilError, fdCount, makeBlob, openCache, putBlob, settle } from './helpers.js'
+import { collect, collectUntilError, fdCount, makeBlob, openCache, putBlob, settle } from './fixtures/helpers.js'
 
 t.test('ranges', async (t) => {
   const dir = t.testdir()

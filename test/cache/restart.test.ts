@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { blobPath, collect, fdCount, makeBlob, openCache, putBlob, settle } from './helpers.js'
+import { blobPath, collect, fdCount, makeBlob, openCache, putBlob, settle } from './fixtures/helpers.js'
 
 t.test('rebuild on open', async (t) => {
   const dir = t.testdir()

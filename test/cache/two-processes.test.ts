@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { asWriter, collect, fdCount, makeBlob, openCache, settle, upstreamBody } from './helpers.js'
+import { asWriter, collect, fdCount, makeBlob, openCache, settle, upstreamBody } from './fixtures/helpers.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const childScript = fileURLToPath(new URL('./fixtures/claim-child.ts', import.meta.url))

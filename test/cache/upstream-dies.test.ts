@@ -3,7 +3,7 @@
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { asWriter, collect, collectUntilError, fdCount, makeBlob, openCache, settle, upstreamBody } from './helpers.js'
+import { asWriter, collect, collectUntilError, fdCount, makeBlob, openCache, settle, upstreamBody } from './fixtures/helpers.js'
 
 t.test('upstream reset mid-body', async (t) => {
   const dir = t.testdir()

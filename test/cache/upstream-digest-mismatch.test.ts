@@ -5,7 +5,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { isDigestMismatch } from '../../lib/stages/verify-digest.js'
-import { asFollower, asWriter, collectUntilError, fdCount, makeBlob, openCache, settle, upstreamBody } from './helpers.js'
+import { asFollower, asWriter, collectUntilError, fdCount, makeBlob, openCache, settle, upstreamBody } from './fixtures/helpers.js'
 
 t.test('wrong bytes from upstream', async (t) => {
   const dir = t.testdir()

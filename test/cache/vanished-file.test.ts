@@ -2,7 +2,7 @@
 // operator): the read errors with ENOENT and the entry is dropped.
 import { unlinkSync } from 'node:fs'
 import t from 'tap'
-import { blobPath, collectUntilError, fdCount, makeBlob, openCache, putBlob, settle } from './helpers.js'
+import { blobPath, collectUntilError, fdCount, makeBlob, openCache, putBlob, settle } from './fixtures/helpers.js'
 
 t.test('ENOENT on open drops the entry', async (t) => {
   const dir = t.testdir()

@@ -114,6 +114,7 @@ t.test('bad starts: exit 2 with one clear line', async (t) => {
   oneCleanLine(t, run(['--cache-max-size', 'lots']), /--cache-max-size/)
   oneCleanLine(t, run(['--connect-timeout', 'soon']), /--connect-timeout/)
   oneCleanLine(t, run(['--log-format', 'xml']), /--log-format/)
+  oneCleanLine(t, run([], { https_proxy: 'socks5://127.0.0.1:1080' }), /https_proxy/i)
 })
 
 t.test('a port in use: exit 2 with one clear line', async (t) => {

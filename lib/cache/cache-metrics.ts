@@ -1,0 +1,56 @@
+// The cache's counters: kept locally for stats() and mirrored to the
+// Prometheus registry. A lookup hit is a hit; a claim is a miss.
+import type { Metrics } from '../metrics.js'
+import type { BlobCacheStats } from './types.js'
+
+export type ServedFrom = 'cache' | 'upstream'
+
+type Counts = Pick<BlobCacheStats, 'hits' | 'misses' | 'bytesFromCache' | 'bytesFromUpstream' | 'evictions'>
+
+export interface Gauges {
+  bytes: () => number
+  blobs: () => number
+  inflightFills: () => number
+}
+
+export class CacheMetrics {
+  readonly counts: Counts = { hits: 0, misses: 0, bytesFromCache: 0, bytesFromUpstream: 0, evictions: 0 }
+  readonly #hits
+  readonly #misses
+  readonly #served
+  readonly #evictions
+
+  constructor(m: Metrics, gauges: Gauges) {
+    this.#hits = m.counter('crproxy_cache_hits_total', 'Blob requests answered from the cache')
+    this.#misses = m.counter('crproxy_cache_misses_total', 'Blob requests that claimed a fill (cache misses)')
+    this.#served = m.counter('crproxy_cache_bytes_served_total', 'Blob bytes sent to clients through the cache, by source')
+    this.#evictions = m.counter(
+      'crproxy_cache_evictions_total',
+      'Blob files the cache deleted (LRU capacity or failed verification)',
+    )
+    m.collected('crproxy_cache_bytes', 'Bytes of committed blobs in the cache index', gauges.bytes)
+    m.collected('crproxy_cache_blobs', 'Committed blobs in the cache index', gauges.blobs)
+    m.collected('crproxy_cache_inflight_fills', 'Fills of this process in progress', gauges.inflightFills)
+  }
+
+  hit(): void {
+    this.counts.hits++
+    this.#hits.inc()
+  }
+
+  miss(): void {
+    this.counts.misses++
+    this.#misses.inc()
+  }
+
+  served(source: ServedFrom, n: number): void {
+    if (source === 'cache') this.counts.bytesFromCache += n
+    else this.counts.bytesFromUpstream += n
+    this.#served.inc({ source }, n)
+  }
+
+  evicted(): void {
+    this.counts.evictions++
+    this.#evictions.inc()
+  }
+}

@@ -1,0 +1,64 @@
+// The claim handed to the one request that fetches a missing blob upstream.
+// fill() tees the upstream body into the fill (tee-to-cache stage) and
+// returns the client's stream; abandon() frees the lock when the upstream did
+// not answer 200. A claim left unused for fillTimeout (a handler bug) frees
+// itself, and a body that will not be cached (too big for the cache, claim
+// expired, cache closed) is still verified on its way to the client.
+import type { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import type { Logger } from '../log.js'
+import { teeToCache } from '../stages/tee-to-cache.js'
+import { VerifyDigest } from '../stages/verify-digest.js'
+import type { Fill } from './fill.js'
+import type { FillClaim } from './types.js'
+
+export interface WriterClaimOptions {
+  digest: string
+  fillTimeout: number
+  /** May a blob of this size be cached (and is the cache still open)? */
+  accepts: (size: number | undefined) => boolean
+  onClientBytes: (n: number) => void
+  log: Logger
+}
+
+/** Verified pass-through for a body that will not be cached. */
+export function uncached(body: Readable, digest: string, size: number | undefined): Readable {
+  const verify = new VerifyDigest({ digest, size })
+  pipeline(body, verify).catch(() => {}) // errors surface on `verify`
+  return verify
+}
+
+export function writerClaim(fill: Fill, opts: WriterClaimOptions): FillClaim {
+  const { digest, fillTimeout, log } = opts
+  let used = false
+  const timer =
+    Number.isFinite(fillTimeout) && fillTimeout > 0
+      ? setTimeout(() => {
+          used = true
+          log.warn('cache claim neither filled nor abandoned: released', { digest })
+          fill.abort(new Error('claim expired'))
+        }, fillTimeout)
+      : null
+  timer?.unref()
+  const use = () => {
+    const first = !used
+    used = true
+    if (timer) clearTimeout(timer)
+    return first
+  }
+  return {
+    role: 'writer',
+    fill: (body, size) => {
+      if (!use()) return uncached(body, digest, size)
+      if (!opts.accepts(size)) {
+        fill.abort(new Error('not cacheable'))
+        return uncached(body, digest, size)
+      }
+      fill.start(size)
+      return teeToCache(body, { digest, size, sink: fill, idleTimeout: fillTimeout, onClientBytes: opts.onClientBytes, log })
+    },
+    abandon: () => {
+      if (use()) fill.abort(new Error('abandoned: upstream did not answer 200'))
+    },
+  }
+}
