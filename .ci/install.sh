@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Installs the real software the e2e tests and benchmarks run against:
-# Docker distribution 2.8 (docker-registry), skopeo, nginx, wrk, openssl and
-# htpasswd (apache2-utils, for bcrypt htpasswd files). Idempotent: does
-# nothing when every tool is already there. Debian packages only.
+# Docker distribution 2.8 (docker-registry), skopeo, nginx, wrk, openssl,
+# htpasswd (apache2-utils, for bcrypt htpasswd files), and the container
+# runtimes the runtime e2e tests pull with: containerd 1.6 (containerd, ctr),
+# podman 4.3 and the Docker 20.10 daemon (docker.io: dockerd, docker).
+# Idempotent: does nothing when every tool is already there. Debian packages
+# only.
 set -euo pipefail
 
-PACKAGES=(docker-registry skopeo nginx wrk openssl apache2-utils)
-TOOLS=(/usr/bin/docker-registry skopeo nginx wrk openssl htpasswd)
+PACKAGES=(docker-registry skopeo nginx wrk openssl apache2-utils containerd podman docker.io)
+# Absolute paths where a same-named tool may come from elsewhere (a docker
+# CLI in /usr/local/bin is not the Debian daemon's client).
+TOOLS=(/usr/bin/docker-registry skopeo nginx wrk openssl htpasswd
+  /usr/bin/containerd /usr/bin/ctr /usr/bin/podman /usr/sbin/dockerd /usr/bin/docker)
 
 have_all() {
   local t
