@@ -3,6 +3,7 @@
 // tests can call it without spawning.
 import { buildTime, version } from './build-info.js'
 import { ConfigError, loadRegistryMap, parseDuration, parseListen, validateUpstreamUrl } from './config.js'
+import { configCommand } from './config-output.js'
 import { parseSize } from './cache/parse-size.js'
 import { helpText, parseFlags } from './flags.js'
 import { createLogger, type Logger } from './log.js'
@@ -24,6 +25,10 @@ export interface CliIo {
 const MAP_FETCH_LIMIT = 1024 * 1024
 
 export async function main(argv: string[], io: CliIo): Promise<number> {
+  if (argv[0] === 'config') {
+    const client = () => ({ ...defaultClientOptions(), proxy: outboundProxy(io.env) })
+    return configCommand(argv.slice(1), io, (source) => loadRegistryMap(source, (url) => fetchText(url, client())))
+  }
   let proxy: RunningProxy
   let log: Logger
   try {
@@ -83,14 +88,12 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     const map = effectiveMap(cfg)
     log.info('crproxy listening', {
       version,
-      listen: proxy.url,
+      listen: proxy.address,
       suffix: cfg.domainSuffix || undefined,
       registries: Object.keys(map).length,
       default: map['default'],
       cache: cfg.cacheDir ?? 'off',
     })
-    const stats = proxy.deps.cache?.stats()
-    if (stats) log.info('cache ready', { blobs: stats.blobs, bytes: stats.bytesOnDisk, max: cfg.cacheMaxSize || 'unbounded' })
     io.onListening?.(proxy)
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -41,6 +41,8 @@ export interface RunningProxy {
   deps: ProxyDeps
   /** `http://127.0.0.1:<port>` (or the bound host). */
   url: string
+  /** What the server is bound to, e.g. `http://0.0.0.0:5000`, for logs. */
+  address: string
   port: number
   close(graceMs?: number): Promise<void>
 }
@@ -103,6 +105,7 @@ export async function startProxy(cfg: ProxyConfig, listen: { host?: string; port
     deps,
     port: addr.port,
     url: `http://${shownHost}:${addr.port}`,
+    address: `http://${host}:${addr.port}`,
     async close(graceMs = 10_000) {
       // Stop accepting, let in-flight responses finish (bounded), then cut.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
