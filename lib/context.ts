@@ -9,13 +9,19 @@ import type { UpstreamSet } from './registry/upstreams.js'
 import type { Transport } from './stages/redirect.js'
 import type { BlobCache } from './cache/blob-cache.js'
 import type { AccessGrants } from './auth/grants.js'
+import type { ManifestCache } from './manifests/manifest-cache.js'
+import type { UpstreamCredentials } from './auth/upstream-credentials.js'
 
 export interface ProxyDeps {
   upstreams: UpstreamSet
   router: Router
   realms: RealmRegistry
   transport: Transport
+  /** `transport` plus the operator's --auth-file credentials: /v2 requests only, never /token/. */
+  upstreamAuth?: UpstreamCredentials
   cache: BlobCache | undefined
+  /** Manifest cache (with --cache-dir; lib/manifests/). Undefined: manifests are always forwarded. */
+  manifests?: ManifestCache
   grants: AccessGrants
   metrics: Metrics
   log: Logger
@@ -39,5 +45,5 @@ export interface RequestContext {
   signal: AbortSignal
   /** Filled in by handlers for the access log. */
   upstreamKey?: string
-  source?: 'cache' | 'upstream' | 'fill' | 'follower'
+  source?: 'cache' | 'upstream' | 'fill' | 'follower' | 'stale'
 }

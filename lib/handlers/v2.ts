@@ -1,11 +1,14 @@
 // /v2/… : validate → route → (blob cache) → upstream with redirects → stages
-// → client. Manifests by tag always go upstream; blobs may come from the
-// cache (see lib/auth/grants.ts for who may be served a hit).
+// → client. Manifests go to lib/manifests/handler.ts (digest cache, tag
+// revalidation by HEAD, offline fallback); blobs may come from the cache (see
+// lib/auth/grants.ts for who may be served a hit).
 import { once } from 'node:events'
 import type { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { sendBlob } from '../cache/read-stream.js'
 import type { FillClaim, FillFollower } from '../cache/types.js'
 import type { ProxyDeps, RequestContext } from '../context.js'
+import { handleManifest } from '../manifests/handler.js'
 import { digestInvalid, nameInvalid, notFound, ProxyError, rangeNotSatisfiable, unsupported } from '../errors.js'
 import { parseV2Path, type V2Path, v2PathFor } from '../registry/grammar.js'
 import { parseRange } from '../registry/range.js'
@@ -33,6 +36,7 @@ interface Target {
 }
 
 export async function handleV2(ctx: RequestContext, deps: ProxyDeps): Promise<void> {
+  if (deps.upstreamAuth) deps = { ...deps, transport: deps.upstreamAuth } // --auth-file: lib/auth/upstream-credentials.ts
   const { req } = ctx
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     throw unsupported(`${req.method} is not supported: this is a read-only pull-through proxy`)
@@ -59,16 +63,19 @@ export async function handleV2(ctx: RequestContext, deps: ProxyDeps): Promise<vo
   const request: UpstreamRequest = {
     method: ctx.head ? 'HEAD' : 'GET',
     url,
-    headers: upstreamRequestHeaders(req.headers),
+    headers: { ...upstreamRequestHeaders(req.headers), 'x-request-id': ctx.id },
     signal: ctx.signal,
   }
   const target: Target = { upstream, parsed, name, request }
 
+  if (parsed.kind === 'manifests') {
+    return handleManifest(ctx, deps, { upstream, name, reference: parsed.reference, byDigest: parsed.byDigest, request })
+  }
   if (parsed.kind === 'blobs' && deps.cache) return serveBlobWithCache(ctx, deps, target, parsed.digest)
   return proxy(ctx, deps, target)
 }
 
-/** Straight to the upstream; verifies what it can. */
+/** Straight to the upstream (blobs, tags/list, referrers, /v2/); verifies blobs. */
 async function proxy(ctx: RequestContext, deps: ProxyDeps, t: Target): Promise<void> {
   const res = await requestFollowingRedirects(deps.transport, t.request, ctx.log)
   ctx.source = 'upstream'
@@ -76,8 +83,8 @@ async function proxy(ctx: RequestContext, deps: ProxyDeps, t: Target): Promise<v
   const headers = responseHeaders(ctx, deps, t.upstream, res)
   const stages: Transform[] = []
   const p = t.parsed
-  if (res.status === 200 && (p.kind === 'blobs' || (p.kind === 'manifests' && p.byDigest))) {
-    const digest = p.kind === 'blobs' ? p.digest : p.reference
+  if (res.status === 200 && p.kind === 'blobs') {
+    const digest = p.digest
     // A CDN knows nothing of digests; the path told us which one it must be.
     headers['docker-content-digest'] = digest
     if (!ctx.head) stages.push(new VerifyDigest({ digest, size: contentLength(res) }))
@@ -104,7 +111,7 @@ async function serveBlobWithCache(ctx: RequestContext, deps: ProxyDeps, t: Targe
     await authorised(ctx, deps, t, digest)
     const served = await serveHit(ctx, cache, digest, hit.size)
     if (served) return
-    // The file vanished behind the index's back: fetch it again below.
+    // The file vanished or no longer matched (evicted): fetch it again below.
   }
   if (ctx.head || ctx.req.headers.range !== undefined) return proxy(ctx, deps, t)
 
@@ -152,7 +159,7 @@ async function fill(ctx: RequestContext, deps: ProxyDeps, t: Target, claim: Fill
 async function serveFollower(ctx: RequestContext, f: FillFollower, digest: string): Promise<void> {
   ctx.source = 'follower'
   ctx.res.writeHead(200, blobHeaders(digest, f.size))
-  await pipeline(f.body, ctx.res)
+  await sendBlob(f.body, ctx.res)
 }
 
 function blobHeaders(digest: string, size: number) {
@@ -190,18 +197,22 @@ async function serveHit(
   } else {
     ctx.res.writeHead(200, headers)
   }
-  await pipeline(stream, ctx.res)
+  await sendBlob(stream, ctx.res)
   return true
 }
 
-/** Waits until the first bytes (or the end) are readable; false on ENOENT. */
+/** Waits until the first bytes (or the end) are readable; false when the file is gone or bad. */
 async function opened(stream: Readable): Promise<boolean> {
   try {
     await Promise.race([once(stream, 'readable'), once(stream, 'end')])
     return true
   } catch (err) {
     stream.destroy()
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    // Gone (ENOENT), or found not to match its index entry before a byte was
+    // sent (EINTEGRITY: a truncated or rotten file, already evicted): both
+    // are misses now, and the caller refetches.
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'EINTEGRITY') return false
     throw err
   }
 }

@@ -1,0 +1,183 @@
+// The on-disk half of the manifest cache (layout in paths.ts). Every write is
+// a temp file opened with 'wx' in _tmp/, then rename()d into place, so a
+// reader never sees half a file; every read of a manifest is checked against
+// its digest and size before it is returned. I/O errors other than "not
+// there" are thrown; a file that fails its check is reported as 'corrupt'.
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { essence } from './media-types.js'
+import type { ManifestPaths } from './paths.js'
+
+/** containerd refuses larger manifests (protocol.md §10); nothing larger is buffered. */
+export const MAX_MANIFEST_SIZE = 4 * 1024 * 1024
+
+export interface StoredManifest {
+  digest: string
+  mediaType: string
+  body: Buffer
+}
+
+export interface TagRecord {
+  digest: string
+  mediaType: string
+  /** ms since the epoch at which the upstream last said tag → digest. */
+  resolvedAt: number
+}
+
+function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code
+  return code === 'ENOENT' || code === 'ENOTDIR'
+}
+
+export function sha256Hex(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex')
+}
+
+export async function writeAtomic(paths: ManifestPaths, file: string, data: Buffer | string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true })
+  await mkdir(paths.tmp, { recursive: true })
+  const temp = join(paths.tmp, randomBytes(12).toString('hex'))
+  try {
+    const fh = await open(temp, 'wx')
+    try {
+      await fh.writeFile(data)
+    } finally {
+      await fh.close()
+    }
+    await rename(temp, file)
+  } catch (err) {
+    await unlink(temp).catch(() => {})
+    throw err
+  }
+}
+
+/** The body first, then the sidecar that makes it visible to readers. */
+export async function writeManifest(paths: ManifestPaths, repoDir: string, m: StoredManifest): Promise<void> {
+  const hex = m.digest.slice('sha256:'.length)
+  await writeAtomic(paths, paths.body(repoDir, hex), m.body)
+  await writeAtomic(paths, paths.sidecar(repoDir, hex), JSON.stringify({ mediaType: m.mediaType, size: m.body.length }))
+}
+
+/**
+ * A verified manifest; null when not cached; 'corrupt' when the sidecar is
+ * unreadable or the bytes are not the digest's (the caller deletes them).
+ */
+export async function readManifest(
+  paths: ManifestPaths,
+  repoDir: string,
+  digest: string,
+): Promise<StoredManifest | null | 'corrupt'> {
+  const hex = digest.slice('sha256:'.length)
+  let sidecarText: string
+  try {
+    sidecarText = await readFile(paths.sidecar(repoDir, hex), 'utf8')
+  } catch (err) {
+    if (isMissing(err)) return null
+    throw err
+  }
+  const meta = parseSidecar(sidecarText)
+  if (!meta) return 'corrupt'
+  let body: Buffer
+  try {
+    body = await readBounded(paths.body(repoDir, hex), MAX_MANIFEST_SIZE)
+  } catch (err) {
+    if (isMissing(err)) return null
+    if ((err as NodeJS.ErrnoException).code === 'EFBIG') return 'corrupt'
+    throw err
+  }
+  if (body.length !== meta.size || sha256Hex(body) !== hex) return 'corrupt'
+  return { digest, mediaType: meta.mediaType, body }
+}
+
+export async function removeManifest(paths: ManifestPaths, repoDir: string, digest: string): Promise<void> {
+  const hex = digest.slice('sha256:'.length)
+  for (const f of [paths.sidecar(repoDir, hex), paths.body(repoDir, hex)]) {
+    await unlink(f).catch((err: unknown) => {
+      if (!isMissing(err)) throw err
+    })
+  }
+}
+
+function parseSidecar(text: string): { mediaType: string; size: number } | null {
+  try {
+    const j = JSON.parse(text) as unknown
+    if (typeof j !== 'object' || j === null) return null
+    const { mediaType, size } = j as Record<string, unknown>
+    if (typeof mediaType !== 'string' || essence(mediaType) !== mediaType) return null
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || size > MAX_MANIFEST_SIZE) return null
+    return { mediaType, size }
+  } catch {
+    return null
+  }
+}
+
+/** Reads a whole file, refusing (EFBIG) one larger than `limit` without reading it. */
+async function readBounded(file: string, limit: number): Promise<Buffer> {
+  const fh = await open(file, 'r')
+  try {
+    const { size } = await fh.stat()
+    if (size > limit) throw Object.assign(new Error(`${file} is larger than ${limit} bytes`), { code: 'EFBIG' })
+    const buf = Buffer.alloc(size)
+    let off = 0
+    while (off < size) {
+      const { bytesRead } = await fh.read(buf, off, size - off, off)
+      if (bytesRead === 0) break
+      off += bytesRead
+    }
+    return off === size ? buf : buf.subarray(0, off)
+  } finally {
+    await fh.close()
+  }
+}
+
+export async function writeTag(paths: ManifestPaths, file: string, r: TagRecord): Promise<void> {
+  const text = JSON.stringify({ digest: r.digest, mediaType: r.mediaType, resolvedAt: new Date(r.resolvedAt).toISOString() })
+  await writeAtomic(paths, file, text)
+}
+
+/** The record, or null when there is none or it does not parse. */
+export async function readTag(file: string): Promise<TagRecord | null> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    if (isMissing(err)) return null
+    throw err
+  }
+  try {
+    const j = JSON.parse(text) as Record<string, unknown>
+    const { digest, mediaType, resolvedAt } = j
+    if (typeof digest !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(digest)) return null
+    if (typeof mediaType !== 'string' || essence(mediaType) !== mediaType) return null
+    const at = typeof resolvedAt === 'string' ? Date.parse(resolvedAt) : NaN
+    return Number.isFinite(at) ? { digest, mediaType, resolvedAt: at } : null
+  } catch {
+    return null
+  }
+}
+
+/** Removes temp files left behind by a crash (older than `olderThan` ms). */
+export async function sweepTmp(paths: ManifestPaths, olderThan: number): Promise<number> {
+  let names: string[]
+  try {
+    names = await readdir(paths.tmp)
+  } catch (err) {
+    if (isMissing(err)) return 0
+    throw err
+  }
+  let removed = 0
+  const cutoff = Date.now() - olderThan
+  for (const n of names) {
+    const f = join(paths.tmp, n)
+    try {
+      if ((await stat(f)).mtimeMs < cutoff) {
+        await unlink(f)
+        removed++
+      }
+    } catch (err) {
+      if (!isMissing(err)) throw err
+    }
+  }
+  return removed
+}

@@ -1,0 +1,221 @@
+// The manifest cache: an in-memory LRU in front of the on-disk store
+// (disk-store.ts, layout in paths.ts), per upstream key and repository.
+//
+//   get(upstream, repo, digest) ─▶ memory ─miss─▶ disk ─verify─▶ memory
+//                                                      └corrupt─▶ delete, miss
+//   put(upstream, repo, manifest) ─verify─▶ memory, then disk
+//   recordTag / tag: the last digest (and media type) the upstream named for
+//   (tag, client's Accept), with when it said so: the offline fallback.
+//
+// Digest-addressed manifests are immutable, so a verified entry never goes
+// stale; whom it may be served to is the handler's business (grants).
+// Only sha256 digests are cached. Disk operations on one key run in order;
+// put() and recordTag() say when theirs finished, and close() waits for all.
+import { constants } from 'node:fs'
+import { access, mkdir } from 'node:fs/promises'
+import { LRUCache } from 'lru-cache'
+import type { Logger } from '../log.js'
+import type { Metrics } from '../metrics.js'
+import {
+  MAX_MANIFEST_SIZE,
+  readManifest,
+  readTag,
+  removeManifest,
+  sha256Hex,
+  type StoredManifest,
+  sweepTmp,
+  type TagRecord,
+  writeManifest,
+  writeTag,
+} from './disk-store.js'
+import { type ManifestMetrics, manifestMetrics } from './manifest-metrics.js'
+import { tagRecordId } from './media-types.js'
+import { ManifestPaths } from './paths.js'
+
+export type { StoredManifest, TagRecord } from './disk-store.js'
+export { MAX_MANIFEST_SIZE } from './disk-store.js'
+
+export interface ManifestCacheOptions {
+  /** The --cache-dir; manifests go under <dir>/manifests. */
+  dir: string
+  /** ms within which a tag's last resolution may be served when the upstream fails; 0 = never. */
+  staleIfError: number
+  /** Bytes of manifests kept in memory; default 64 MiB. */
+  memoryBytes?: number
+  log: Logger
+  metrics: Metrics
+}
+
+/** A tag record is rewritten on disk at most this often while its digest does not change. */
+const TAG_WRITE_INTERVAL = 60_000
+const sha256Re = /^sha256:[0-9a-f]{64}$/
+
+interface TagEntry {
+  record: TagRecord
+  writtenAt: number
+}
+
+export class ManifestCache {
+  readonly staleIfError: number
+  readonly #paths: ManifestPaths
+  readonly #log: Logger
+  readonly #metrics: ManifestMetrics
+  readonly #memory: LRUCache<string, StoredManifest>
+  readonly #tags = new LRUCache<string, TagEntry>({ max: 20_000 })
+  readonly #reads = new Map<string, Promise<StoredManifest | undefined>>()
+  /** Disk operations in flight, by the key they touch: each runs after the previous one on its key. */
+  readonly #writes = new Map<string, Promise<void>>()
+  readonly #warned = new Set<string>()
+  #writable = true
+
+  static async open(opts: ManifestCacheOptions): Promise<ManifestCache> {
+    const cache = new ManifestCache(opts)
+    await cache.#init()
+    return cache
+  }
+
+  private constructor(opts: ManifestCacheOptions) {
+    this.staleIfError = opts.staleIfError
+    this.#paths = new ManifestPaths(opts.dir)
+    this.#log = opts.log.child({ component: 'manifest-cache' })
+    this.#metrics = manifestMetrics(opts.metrics)
+    this.#memory = new LRUCache({
+      maxSize: opts.memoryBytes ?? 64 * 1024 * 1024,
+      sizeCalculation: (m) => m.body.length + 256,
+    })
+    opts.metrics.collected('crproxy_manifest_cache_memory_bytes', 'Bytes of manifests held in memory', () => this.#memory.calculatedSize)
+  }
+
+  async #init(): Promise<void> {
+    try {
+      await mkdir(this.#paths.tmp, { recursive: true })
+      await access(this.#paths.tmp, constants.W_OK)
+      // Writers finish in milliseconds; anything this old was left by a crash.
+      const swept = await sweepTmp(this.#paths, 10 * 60_000)
+      if (swept) this.#log.info('manifest cache: stale temp files removed', { files: swept })
+    } catch (err) {
+      this.#writable = false
+      this.#log.warn('manifest cache dir not usable: caching in memory only', { dir: this.#paths.root, code: codeOf(err) })
+    }
+  }
+
+  /** A verified manifest of this repository, or undefined. */
+  async get(upstream: string, repo: string, digest: string): Promise<StoredManifest | undefined> {
+    if (!sha256Re.test(digest)) return undefined
+    const key = `${upstream} ${repo} ${digest}`
+    const inMemory = this.#memory.get(key)
+    if (inMemory) return inMemory
+    const dir = this.#paths.repo(upstream, repo)
+    if (!dir) return undefined
+    // Concurrent misses (a restart, many nodes pulling) share one disk read.
+    let reading = this.#reads.get(key)
+    if (!reading) {
+      reading = this.#readFromDisk(dir, key, digest).finally(() => this.#reads.delete(key))
+      this.#reads.set(key, reading)
+    }
+    return reading
+  }
+
+  async #readFromDisk(dir: string, key: string, digest: string): Promise<StoredManifest | undefined> {
+    let found: Awaited<ReturnType<typeof readManifest>>
+    try {
+      found = await readManifest(this.#paths, dir, digest)
+    } catch (err) {
+      this.#warnOnce(codeOf(err), 'manifest cache read failed: treated as a miss', { digest, code: codeOf(err) })
+      return undefined
+    }
+    if (found === null) return undefined
+    if (found === 'corrupt') {
+      this.#metrics.corrupt()
+      this.#log.warn('cached manifest failed verification: deleted', { digest })
+      void this.#background(key, () => removeManifest(this.#paths, dir, digest), 'manifest cache delete failed')
+      return undefined
+    }
+    this.#memory.set(key, found)
+    return found
+  }
+
+  /**
+   * Stores a manifest after checking that its bytes are its digest: null if
+   * they are not (or it is too large); otherwise it is in memory at once and
+   * the promise resolves when it is on disk (it never rejects: a disk error
+   * is logged and the manifest stays cached in memory only).
+   */
+  put(upstream: string, repo: string, m: StoredManifest): Promise<void> | null {
+    if (!sha256Re.test(m.digest) || m.body.length > MAX_MANIFEST_SIZE) return null
+    if (sha256Hex(m.body) !== m.digest.slice('sha256:'.length)) return null
+    const key = `${upstream} ${repo} ${m.digest}`
+    const known = this.#memory.get(key)
+    if (known && known.mediaType === m.mediaType) return this.#writes.get(key) ?? Promise.resolve()
+    this.#memory.set(key, m)
+    this.#metrics.stored()
+    const dir = this.#paths.repo(upstream, repo)
+    if (!dir || !this.#writable) return Promise.resolve()
+    return this.#background(key, () => writeManifest(this.#paths, dir, m), 'manifest cache write failed')
+  }
+
+  /** The upstream said just now: this tag, asked for with this Accept, is this digest. Resolves once on disk. */
+  recordTag(upstream: string, repo: string, tag: string, acceptKey: string, r: Omit<TagRecord, 'resolvedAt'>): Promise<void> {
+    if (!sha256Re.test(r.digest)) return Promise.resolve()
+    const key = `${upstream} ${repo} ${tag} ${acceptKey}`
+    const now = Date.now()
+    const prev = this.#tags.get(key)
+    const changed = !prev || prev.record.digest !== r.digest || prev.record.mediaType !== r.mediaType
+    const write = changed || now - prev.writtenAt >= TAG_WRITE_INTERVAL
+    const record: TagRecord = { digest: r.digest, mediaType: r.mediaType, resolvedAt: now }
+    this.#tags.set(key, { record, writtenAt: write ? now : prev.writtenAt })
+    const dir = this.#paths.repo(upstream, repo)
+    if (!write || !dir || !this.#writable) return Promise.resolve()
+    const file = this.#paths.tag(dir, tag, tagRecordId(tag, acceptKey))
+    return this.#background(key, () => writeTag(this.#paths, file, record), 'manifest tag record write failed')
+  }
+
+  /** The last resolution of (tag, Accept), from memory or disk. */
+  async tag(upstream: string, repo: string, tag: string, acceptKey: string): Promise<TagRecord | undefined> {
+    const key = `${upstream} ${repo} ${tag} ${acceptKey}`
+    const known = this.#tags.get(key)
+    if (known) return known.record
+    const dir = this.#paths.repo(upstream, repo)
+    if (!dir) return undefined
+    try {
+      const record = await readTag(this.#paths.tag(dir, tag, tagRecordId(tag, acceptKey)))
+      if (!record) return undefined
+      this.#tags.set(key, { record, writtenAt: record.resolvedAt })
+      return record
+    } catch (err) {
+      this.#warnOnce(codeOf(err), 'manifest tag record read failed', { tag, code: codeOf(err) })
+      return undefined
+    }
+  }
+
+  /** Runs a disk operation after the previous one on the same key (a delete never overtakes a rewrite). */
+  #background(key: string, op: () => Promise<void>, msg: string): Promise<void> {
+    const run: Promise<void> = (this.#writes.get(key) ?? Promise.resolve())
+      .then(op)
+      .catch((err: unknown) => this.#warnOnce(codeOf(err), msg, { code: codeOf(err) }))
+      .finally(() => {
+        if (this.#writes.get(key) === run) this.#writes.delete(key)
+      })
+    this.#writes.set(key, run)
+    return run
+  }
+
+  #warnOnce(key: string, msg: string, fields: Record<string, string>): void {
+    if (this.#warned.has(key)) return this.#log.debug(msg, fields)
+    this.#warned.add(key)
+    this.#log.warn(msg, fields)
+  }
+
+  /** Resolves once the disk writes started so far (and any they lead to) are done. */
+  async settled(): Promise<void> {
+    while (this.#writes.size) await Promise.all([...this.#writes.values()])
+  }
+
+  async close(): Promise<void> {
+    await this.settled()
+  }
+}
+
+function codeOf(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? String(err)
+}
