@@ -1,8 +1,14 @@
 # syntax=docker/dockerfile:1
-# Build stage: compile TypeScript with dev dependencies.
-FROM node:22-bookworm-slim AS build
+# crproxy image: docker build -t crproxy .   (multi-arch: make docker)
+# Node 24 is an LTS line (supported to April 2028); override with
+# --build-arg NODE_VERSION=<major> to follow a newer LTS.
+ARG NODE_VERSION=24
+
+# Build stage: compile TypeScript with the dev dependencies.
+FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
+# --ignore-scripts: `prepare` would build before the sources are copied.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY scripts ./scripts
@@ -11,10 +17,11 @@ COPY registrymap.json ./
 RUN npm run build
 
 # Runtime stage: production dependencies only, non-root.
-FROM node:22-bookworm-slim
+FROM node:${NODE_VERSION}-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
+# --ignore-scripts: `prepare` runs tsc, which --omit=dev does not install.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /src/dist ./dist
 COPY bin ./bin
@@ -23,6 +30,7 @@ RUN mkdir -p /cache && chown node:node /cache
 USER node
 EXPOSE 5000
 VOLUME /cache
-HEALTHCHECK --interval=30s --timeout=3s --start-period=5s \
-  CMD node -e "require('http').get('http://127.0.0.1:'+((process.env.CRPROXY_LISTEN||':5000').split(':').pop())+'/healthz',r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"
+# Finds the port (and http/https) from crproxy's own command line or
+# environment, so it holds for any -listen/--listen/CRPROXY_LISTEN given.
+HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD ["node", "/app/bin/healthcheck"]
 ENTRYPOINT ["node", "/app/bin/crproxy"]

@@ -1,9 +1,22 @@
 # crproxy build targets. `make` alone builds dist/.
-VERSION := $(shell node -p "require('./package.json').version")
-IMAGE   ?= crproxy
-PLATFORMS ?= linux/amd64,linux/arm64
+#
+#   make build     compile TypeScript to dist/ (version and build time stamped
+#                  into lib/build-info.ts by scripts/stamp.mjs)
+#   make test      build, type-check and run the tap suite
+#   make bench     benchmarks against distribution and nginx (bench/run.mjs)
+#   make docker    multi-arch image with buildx (PLATFORMS, IMAGE, PUSH=1)
+#   make release   release/crproxy-<version>.tar.gz: dist/ + bin/ + production
+#                  dependencies; plus a single-file executable (Node SEA) for
+#                  this platform when SEA=1
+#   make clean     remove build output
+VERSION     := $(shell node -p "require('./package.json').version")
+IMAGE       ?= crproxy
+PLATFORMS   ?= linux/amd64,linux/arm64
+RELEASE_DIR ?= release
+PKG         := crproxy-$(VERSION)
+SEA         ?= 0
 
-.PHONY: all build test bench docker release clean
+.PHONY: all build test bench docker release sea clean
 
 all: build
 
@@ -20,15 +33,29 @@ test: node_modules
 bench: build
 	node bench/run.mjs
 
+# buildx builds every platform in one go; without PUSH=1 the result stays in
+# the build cache (a multi-platform image cannot be loaded into `docker images`).
 docker:
-	docker buildx build --platform $(PLATFORMS) -t $(IMAGE):$(VERSION) .
+	docker buildx build --platform $(PLATFORMS) -t $(IMAGE):$(VERSION) -t $(IMAGE):latest \
+		$(if $(filter 1,$(PUSH)),--push,) .
 
-# A tarball of dist/ with production dependencies only.
+# A tarball of dist/ with production dependencies only. Unpack anywhere with
+# Node >= 20 and run <dir>/bin/crproxy.
 release: build
-	rm -rf release && mkdir -p release/crproxy-$(VERSION)
-	cp -r bin dist registrymap.json package.json package-lock.json README.md release/crproxy-$(VERSION)/
-	cd release/crproxy-$(VERSION) && npm ci --omit=dev --ignore-scripts --no-audit --no-fund
-	tar -C release -czf release/crproxy-$(VERSION).tar.gz crproxy-$(VERSION)
+	rm -rf $(RELEASE_DIR)/$(PKG) $(RELEASE_DIR)/$(PKG).tar.gz
+	mkdir -p $(RELEASE_DIR)/$(PKG)
+	cp -r bin dist registrymap.json package.json package-lock.json README.md $(RELEASE_DIR)/$(PKG)/
+	cp -r deploy $(RELEASE_DIR)/$(PKG)/
+	cd $(RELEASE_DIR)/$(PKG) && npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+	tar -C $(RELEASE_DIR) -czf $(RELEASE_DIR)/$(PKG).tar.gz $(PKG)
+	@echo "release: $(RELEASE_DIR)/$(PKG).tar.gz"
+	$(if $(filter 1,$(SEA)),$(MAKE) sea,)
+
+# Single-file executable (Node SEA, --experimental-sea-config): esbuild bundles
+# dist/ into one CommonJS file, postject injects it into a copy of this node
+# binary. Both come from npm on demand (npx); see scripts/sea.mjs.
+sea: build
+	node scripts/sea.mjs $(RELEASE_DIR) $(PKG)
 
 clean:
 	rm -rf dist release .tap

@@ -9,6 +9,10 @@ import { helpText, parseFlags } from './flags.js'
 import { createLogger, type Logger } from './log.js'
 import { effectiveMap, startProxy, type ProxyConfig, type RunningProxy } from './proxy.js'
 import { requestFollowingRedirects } from './stages/redirect.js'
+import { loadAuthFile } from './auth/upstream-credentials.js'
+import { reload } from './reload.js'
+import { loadTls, tlsFilesFrom } from './tls.js'
+import { isWorker, onReloadRequest, parseWorkers, runPrimary, workerLogFields, workerShutdown } from './workers.js'
 import { defaultClientOptions, proxyEnvFromProcess, UpstreamClient } from './upstream/client.js'
 import type { UpstreamClientOptions } from './upstream/types.js'
 
@@ -31,6 +35,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
   let proxy: RunningProxy
   let log: Logger
+  let stopReload = () => {}
   try {
     const f = parseFlags(argv, io.env)
     if (f['help']) {
@@ -44,6 +49,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     const format = f['log-format'] as string
     if (format !== 'text' && format !== 'json') throw new ConfigError(`--log-format: expected text or json, got ${JSON.stringify(format)}`)
     log = createLogger({ level: io.env['DEBUG'] && io.env['DEBUG'] !== '0' ? 'debug' : 'info', format, write: (l) => io.stderr(l + '\n') })
+    const inWorker = workerLogFields()
+    if (inWorker) log = log.child(inWorker)
     const listen = parseListen(f['listen'] as string)
     const client: UpstreamClientOptions = {
       ...defaultClientOptions(),
@@ -61,6 +68,11 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     } catch (err) {
       throw new ConfigError(`--cache-max-size: ${(err as Error).message}`)
     }
+    const tlsFiles = tlsFilesFrom(f['tls-cert'] as string | undefined, f['tls-key'] as string | undefined)
+    const tls = tlsFiles ? await loadTls(tlsFiles) : undefined
+    const authFile = (f['auth-file'] as string | undefined) || undefined
+    const auth = authFile ? await loadAuthFile(authFile) : undefined
+    const workers = parseWorkers(f['workers'] as string)
     const cfg: ProxyConfig = {
       registryMap,
       defaultRegistry: defaultRegistry ? validateUpstreamUrl(defaultRegistry, '--default-registry') : undefined,
@@ -70,10 +82,18 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       verifyOnServe: f['verify-on-serve'] !== false,
       fillTimeout: parseDuration(f['fill-timeout'] as string, '--fill-timeout'),
       grantTtl: parseDuration(f['grant-ttl'] as string, '--grant-ttl'),
+      staleIfError: parseDuration(f['stale-if-error'] as string, '--stale-if-error'),
       client,
       trustProxy: f['trust-proxy'] === true,
+      maxConnsPerClient: count(f['max-conns-per-client'] as string, '--max-conns-per-client'),
+      maxUpstreamInflight: count(f['max-upstream-inflight'] as string, '--max-upstream-inflight'),
+      redirectAllow: ((f['redirect-allow'] as string | undefined) ?? '').split(/[\s,]+/).filter((h) => h !== ''),
       log,
+      upstreamCredentials: auth?.credentials,
+      tls: tls && { cert: tls.cert, key: tls.key },
     }
+    // The primary only checked the configuration; the workers serve.
+    if (workers > 1 && !isWorker()) return await runPrimary({ workers, argv, log })
     try {
       proxy = await startProxy(cfg, listen)
     } catch (err) {
@@ -94,6 +114,14 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       default: map['default'],
       cache: cfg.cacheDir ?? 'off',
     })
+    if (tls) log.info('serving https', { certificate: tls.subject, valid_to: tls.validTo })
+    if (auth) {
+      for (const w of auth.warnings) log.warn('auth file: ' + w)
+      log.info('upstream credentials for clients without their own', { registries: [...auth.credentials.keys()].join(',') })
+    }
+    const running = proxy
+    const sources = { registryMap: f['registry-map'] as string | undefined, authFile, tls: tlsFiles, fetchText: (url: URL) => fetchText(url, client) }
+    stopReload = onReloadRequest(() => void reload(running, cfg, sources, log))
     io.onListening?.(proxy)
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -103,7 +131,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     io.stderr(`crproxy: ${(err as Error).message}\n`)
     return 1
   }
-  await (io.shutdown ?? signalled())
+  await (io.shutdown ?? Promise.race([signalled(), workerShutdown()]))
+  stopReload()
   log.info('shutting down: finishing in-flight requests')
   await proxy.close()
   return 0
@@ -127,6 +156,12 @@ function outboundProxy(env: NodeJS.ProcessEnv) {
   } catch (err) {
     throw new ConfigError((err as Error).message)
   }
+}
+
+/** A non-negative integer (0 = unbounded). */
+function count(s: string, what: string): number {
+  if (!/^\d+$/.test(s)) throw new ConfigError(`${what}: expected a non-negative integer, got ${JSON.stringify(s)}`)
+  return Number(s)
 }
 
 function positiveInt(s: string, what: string): number {

@@ -25,8 +25,16 @@ export const flags: FlagSpec[] = [
   { name: 'upstream-max-sockets', type: 'string', default: '32', arg: 'n', help: 'connections per upstream origin' },
   { name: 'fill-timeout', type: 'string', default: '60s', arg: 'duration', help: 'how long a cache fill may stall after its client disconnected' },
   { name: 'grant-ttl', type: 'string', default: '5m', arg: 'duration', help: 'how long an upstream-accepted credential may be served cached blobs without asking again' },
+  { name: 'stale-if-error', type: 'string', default: '0', arg: 'duration', help: 'with --cache-dir: when the upstream is down, times out or answers 429/5xx, serve a tag resolved within this long (24h, 90m) from the cache, marked stale; 0 = off' },
   { name: 'trust-proxy', type: 'boolean', default: false, help: 'honour X-Forwarded-Proto/-Host from a reverse proxy in front of crproxy' },
+  { name: 'max-conns-per-client', type: 'string', default: '256', arg: 'n', help: 'concurrent connections per client address; more are answered 429 with Retry-After; 0 = unbounded' },
+  { name: 'max-upstream-inflight', type: 'string', default: '1024', arg: 'n', help: 'upstream requests in flight in all; more are answered 503 with Retry-After; 0 = unbounded' },
+  { name: 'redirect-allow', type: 'string', default: '', arg: 'hosts', help: 'hosts (name, .suffix, IP, CIDR, optional :port; comma-separated) that redirects and token realms may reach on private, loopback or link-local addresses' },
   { name: 'log-format', type: 'string', default: 'text', arg: 'text|json', help: 'log line format' },
+  { name: 'auth-file', type: 'string', arg: 'path', help: 'Docker config.json with upstream credentials, used for clients that send none (every client then reads what they can)' },
+  { name: 'tls-cert', type: 'string', arg: 'path', help: 'serve HTTPS with this PEM certificate (chain); reloaded on SIGHUP' },
+  { name: 'tls-key', type: 'string', arg: 'path', help: 'PEM private key for --tls-cert' },
+  { name: 'workers', type: 'string', default: '1', arg: 'n|auto', help: 'worker processes sharing the port and cache dir; 0 or auto = one per core' },
   { name: 'help', type: 'boolean', default: false, help: 'show this help' },
   { name: 'version', type: 'boolean', default: false, help: 'show the version and build time' },
 ]
@@ -132,6 +140,10 @@ export function helpText(): string {
     '  http_proxy, https_proxy, no_proxy  outbound proxy for upstream traffic (CONNECT for https)',
     '',
     'Endpoints: /v2/… (registry API), /token/… (token relay), /healthz, /help, /metrics',
+    'Signals: SIGTERM/SIGINT drain and stop; SIGHUP re-reads --registry-map, --auth-file and the TLS files',
+    '',
+    'crproxy config containerd|podman|docker [--suffix s] [--proxy url]',
+    '  prints runtime configuration for every registry of the map (crproxy config --help)',
   )
   return lines.join('\n') + '\n'
 }

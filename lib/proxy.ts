@@ -3,7 +3,9 @@
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { AccessGrants } from './auth/grants.js'
+import { UpstreamCredentials, type CredentialMap } from './auth/upstream-credentials.js'
 import { BlobCache } from './cache/blob-cache.js'
+import { ManifestCache } from './manifests/manifest-cache.js'
 import type { ProxyDeps } from './context.js'
 import type { Logger } from './log.js'
 import { Metrics } from './metrics.js'
@@ -11,6 +13,7 @@ import { RealmRegistry } from './registry/realms.js'
 import { Router } from './registry/route.js'
 import { UpstreamSet } from './registry/upstreams.js'
 import { createProxyServer } from './server.js'
+import { TimedTransport } from './stages/timed-transport.js'
 import { UpstreamClient } from './upstream/client.js'
 import type { UpstreamClientOptions } from './upstream/types.js'
 
@@ -27,6 +30,8 @@ export interface ProxyConfig {
   fillTimeout: number
   /** ms an accepted credential lets cached blobs be served without asking upstream. */
   grantTtl: number
+  /** `--stale-if-error`: ms a tag's last resolution may be served when the upstream fails; 0/absent = off. */
+  staleIfError?: number
   client: UpstreamClientOptions
   trustProxy: boolean
   log: Logger
@@ -34,6 +39,20 @@ export interface ProxyConfig {
   dockerHubKeys?: string[]
   headersTimeout?: number
   keepAliveTimeout?: number
+  /** `--auth-file`: operator credentials for clients that send none (/v2 only). */
+  upstreamCredentials?: CredentialMap
+  /** `--tls-cert`/`--tls-key`: serve HTTPS; realms are rewritten to https. */
+  tls?: { cert: Buffer; key: Buffer }
+  /** `--redirect-allow`: hosts that redirects and token realms may reach on non-public addresses (lib/upstream/egress.ts). */
+  redirectAllow?: string[]
+  /** `--max-conns-per-client`: concurrent connections per client address (default 256; 0 = unbounded). */
+  maxConnsPerClient?: number
+  /** `--max-upstream-inflight`: upstream requests in flight in all (default 1024; 0 = unbounded). */
+  maxUpstreamInflight?: number
+  /** ms a client may take to send a whole request, body included (default 30 s). */
+  requestTimeout?: number
+  /** ms a client may accept no byte of a response that is waiting to be sent (default 60 s). */
+  clientStallTimeout?: number
 }
 
 export interface RunningProxy {
@@ -46,6 +65,9 @@ export interface RunningProxy {
   port: number
   close(graceMs?: number): Promise<void>
 }
+
+/** Upstream requests in flight (sockets busy or awaited) before new ones get 503 + Retry-After. */
+export const DEFAULT_MAX_UPSTREAM_INFLIGHT = 1024
 
 export function effectiveMap(cfg: Pick<ProxyConfig, 'registryMap' | 'defaultRegistry'>): Record<string, string> {
   const map = { ...cfg.registryMap }
@@ -66,24 +88,45 @@ export async function buildDeps(cfg: ProxyConfig): Promise<ProxyDeps> {
         metrics,
       })
     : undefined
+  const manifests = cfg.cacheDir
+    ? await ManifestCache.open({ dir: cfg.cacheDir, staleIfError: cfg.staleIfError ?? 0, log: cfg.log, metrics })
+    : undefined
+  const client = new UpstreamClient({
+    ...cfg.client,
+    // Redirects and realms reach public addresses, or the upstreams' own hosts (docs/security.md).
+    egress: { upstreams: Object.values(effectiveMap(cfg)), allow: cfg.redirectAllow ?? [] },
+    maxInflight: cfg.maxUpstreamInflight ?? cfg.client.maxInflight ?? DEFAULT_MAX_UPSTREAM_INFLIGHT,
+  })
+  const transport = new TimedTransport(client, metrics)
   return {
     upstreams,
     router: new Router(upstreams, cfg.domainSuffix),
     realms: new RealmRegistry(),
-    transport: new UpstreamClient(cfg.client),
+    transport,
+    upstreamAuth: cfg.upstreamCredentials
+      ? new UpstreamCredentials(transport, cfg.upstreamCredentials, { log: cfg.log.child({ component: 'upstream-auth' }), metrics })
+      : undefined,
     cache,
+    manifests,
     grants: new AccessGrants({ ttl: cfg.grantTtl }),
     metrics,
     log: cfg.log,
     trustProxy: cfg.trustProxy,
     tokenBodyLimit: 64 * 1024,
-    scheme: 'http',
+    scheme: cfg.tls ? 'https' : 'http',
   }
 }
 
 export async function startProxy(cfg: ProxyConfig, listen: { host?: string; port: number }): Promise<RunningProxy> {
   const deps = await buildDeps(cfg)
-  const server = createProxyServer(deps, { headersTimeout: cfg.headersTimeout, keepAliveTimeout: cfg.keepAliveTimeout })
+  const server = createProxyServer(deps, {
+    headersTimeout: cfg.headersTimeout,
+    keepAliveTimeout: cfg.keepAliveTimeout,
+    tls: cfg.tls,
+    maxConnsPerClient: cfg.maxConnsPerClient,
+    requestTimeout: cfg.requestTimeout,
+    clientStallTimeout: cfg.clientStallTimeout,
+  })
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -104,8 +147,8 @@ export async function startProxy(cfg: ProxyConfig, listen: { host?: string; port
     server,
     deps,
     port: addr.port,
-    url: `http://${shownHost}:${addr.port}`,
-    address: `http://${host}:${addr.port}`,
+    url: `${deps.scheme}://${shownHost}:${addr.port}`,
+    address: `${deps.scheme}://${host}:${addr.port}`,
     async close(graceMs = 10_000) {
       // Stop accepting, let in-flight responses finish (bounded), then cut.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
@@ -114,6 +157,7 @@ export async function startProxy(cfg: ProxyConfig, listen: { host?: string; port
       await closed
       clearTimeout(timer)
       await deps.cache?.close()
+      await deps.manifests?.close()
       ;(deps.transport as UpstreamClient).close()
     },
   }

@@ -10,12 +10,15 @@
 //                                        ─▶ [tee to cache + verify] ─▶ client
 import { randomBytes } from 'node:crypto'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import https from 'node:https'
 import type { Socket } from 'node:net'
 import type { ProxyDeps, RequestContext } from './context.js'
-import { badRequest, notFound, toProxyError } from './errors.js'
+import { badRequest, notFound, ProxyError, toProxyError } from './errors.js'
 import { handleHealthz, handleHelp, handleMetrics } from './handlers/meta.js'
 import { handleToken } from './handlers/token.js'
 import { handleV2 } from './handlers/v2.js'
+import { ClientConnections, clientAddress } from './limits/client-connections.js'
+import { StalledClients } from './limits/stalled-clients.js'
 import { writeError } from './respond.js'
 
 export interface ProxyServerOptions {
@@ -23,7 +26,17 @@ export interface ProxyServerOptions {
   headersTimeout?: number
   /** ms an idle keep-alive connection stays open; runtimes reuse connections. */
   keepAliveTimeout?: number
+  /** PEM certificate and key: serve HTTPS (lib/tls.ts reloads them on SIGHUP). */
+  tls?: { cert: string | Buffer; key: string | Buffer }
+  /** Concurrent connections per client address; more get 429 (default 256, 0 = unbounded). */
+  maxConnsPerClient?: number
+  /** ms a client may take to send a whole request, body included (default 60 s, 0 = unbounded). */
+  requestTimeout?: number
+  /** ms a response may wait on a client that reads nothing before the connection is cut (default 60 s). */
+  clientStallTimeout?: number
 }
+
+export const DEFAULT_MAX_CONNS_PER_CLIENT = 256
 
 const hostRe = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/
 const requestIdRe = /^[A-Za-z0-9._-]{1,64}$/
@@ -31,10 +44,20 @@ const requestIdRe = /^[A-Za-z0-9._-]{1,64}$/
 export function createProxyServer(deps: ProxyDeps, opts: ProxyServerOptions = {}): http.Server {
   const requests = deps.metrics.counter('crproxy_requests_total', 'Requests answered, by upstream and status')
   const open = deps.metrics.gauge('crproxy_open_connections', 'Client connections open now')
-  const server = http.createServer(
+  const headersTimeout = opts.headersTimeout ?? 30_000
+  // Node's requestTimeout bounds receiving the request (headers and body),
+  // not sending the response: a token POST trickling its body is cut, a long
+  // blob download is not. Node wants it no shorter than headersTimeout.
+  const requestTimeout = opts.requestTimeout === 0 ? 0 : Math.max(opts.requestTimeout ?? 60_000, headersTimeout)
+  const clientLimit = new ClientConnections(opts.maxConnsPerClient ?? DEFAULT_MAX_CONNS_PER_CLIENT)
+  const stalls = new StalledClients(opts.clientStallTimeout ?? 60_000)
+  const server = createServer(
+    opts.tls,
     {
-      headersTimeout: opts.headersTimeout ?? 30_000,
-      requestTimeout: 0, // blob downloads may take long; idle is bounded per socket
+      headersTimeout,
+      requestTimeout,
+      // Node checks both timeouts only this often (default 30 s).
+      connectionsCheckingInterval: Math.max(50, Math.min(5000, headersTimeout / 4)),
       keepAliveTimeout: opts.keepAliveTimeout ?? 65_000,
       maxHeaderSize: 32 * 1024,
       // Conflicting Content-Length/Transfer-Encoding are refused by llhttp.
@@ -45,7 +68,10 @@ export function createProxyServer(deps: ProxyDeps, opts: ProxyServerOptions = {}
   server.on('connection', (socket: Socket) => {
     open.inc()
     socket.once('close', () => open.dec())
+    clientLimit.admit(socket)
+    stalls.watch(socket)
   })
+  server.once('close', () => stalls.stop())
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) return socket.destroy()
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
@@ -94,6 +120,12 @@ export function createProxyServer(deps: ProxyDeps, opts: ProxyServerOptions = {}
       })
     })
     try {
+      if (clientLimit.isOver(req.socket)) {
+        res.setHeader('connection', 'close')
+        throw new ProxyError(429, 'TOOMANYREQUESTS', `more than ${clientLimit.max} connections from ${clientAddress(req.socket)}`, {
+          headers: { 'retry-after': '1' },
+        })
+      }
       await dispatch(ctx, deps)
     } catch (err) {
       const e = toProxyError(err)
@@ -110,6 +142,12 @@ export function createProxyServer(deps: ProxyDeps, opts: ProxyServerOptions = {}
 async function dispatch(ctx: RequestContext, deps: ProxyDeps): Promise<void> {
   const host = ctx.req.headers.host
   if (host !== undefined && !hostRe.test(host)) throw badRequest('malformed Host header')
+  // RFC 9112 §3.2: more than one Host line is a 400 (Node keeps the first;
+  // a front proxy might route by the last).
+  const raw = ctx.req.rawHeaders
+  let hosts = 0
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]?.toLowerCase() === 'host') hosts++
+  if (hosts > 1) throw badRequest('more than one Host header')
   const p = ctx.rawPath
   if (p === '/v2' || p.startsWith('/v2/')) return handleV2(ctx, deps)
   if (p.startsWith('/token/')) return handleToken(ctx, deps)
@@ -117,6 +155,11 @@ async function dispatch(ctx: RequestContext, deps: ProxyDeps): Promise<void> {
   if (p === '/help') return handleHelp(ctx, deps)
   if (p === '/metrics') return handleMetrics(ctx, deps)
   throw notFound('no such endpoint')
+}
+
+/** HTTPS when given a certificate, else HTTP: the same options and handler either way. */
+function createServer(tls: ProxyServerOptions['tls'], options: http.ServerOptions, handler: http.RequestListener): http.Server {
+  return tls ? https.createServer({ ...options, ...tls }, handler) : http.createServer(options, handler)
 }
 
 function causeOf(e: Error): string | undefined {

@@ -34,7 +34,7 @@ export async function handleToken(ctx: RequestContext, deps: ProxyDeps): Promise
   for (const [k, v] of ctx.query) {
     url.searchParams.append(k, k === 'scope' && upstream.dockerHub ? normaliseScope(v) : v)
   }
-  const headers: Record<string, string> = {}
+  const headers: Record<string, string> = { 'x-request-id': ctx.id }
   for (const h of ['authorization', 'accept', 'user-agent', 'content-type']) {
     const v = req.headers[h]
     if (typeof v === 'string') headers[h] = v

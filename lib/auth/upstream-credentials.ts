@@ -1,0 +1,305 @@
+// Operator credentials for upstream registries (`--auth-file`, Docker's
+// config.json format), as a Transport wrapper for /v2 requests.
+//
+//   request without Authorization, to a registry host in the auth file
+//     ─▶ cached token for (host, scope) still fresh?  send with it
+//     ─▶ else, challenge of that host already known?  fetch a token, send
+//     ─▶ else send as is; on 401 read the challenge:
+//          Bearer realm → GET realm?service&scope with Basic user:pass → token
+//          Basic        → send Basic user:pass
+//        and send once more. A second 401 goes back to the client as it is
+//        (the v2 handler rewrites its challenge like any other).
+//   request with Authorization (the client's own) ─▶ untouched
+//
+// Tokens are cached per host and repository scope until shortly before they
+// expire (`expires_in`, 60 s when absent: distribution's token spec), one
+// fetch at a time per key. Neither tokens nor credentials reach a client:
+// they live in request headers to the upstream only, and the response
+// header allow-list (lib/stages/headers.ts) passes no credential back.
+// Cross-origin redirects (CDNs) drop Authorization (lib/stages/redirect.ts).
+import { readFile, stat } from 'node:fs/promises'
+import { ConfigError } from '../config.js'
+import type { Logger } from '../log.js'
+import type { Metrics } from '../metrics.js'
+import { param, parseChallenges, type Challenge } from '../registry/challenge.js'
+import { requestFollowingRedirects, type Transport } from '../stages/redirect.js'
+import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
+
+export interface Credential {
+  username: string
+  password: string
+}
+
+/** Registry host (`docker.io`, `ghcr.io`, `127.0.0.1:5000`) → credential. */
+export type CredentialMap = Map<string, Credential>
+
+const hubAliases = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com'])
+
+/** `https://index.docker.io/v1/`, `Docker.io`, `ghcr.io/` → the host key used for lookups. */
+export function registryKey(s: string): string {
+  const host = (s.trim().toLowerCase().replace(/^[a-z][a-z0-9+.-]*:\/\//, '').split('/')[0] ?? '').replace(/\.$/, '')
+  return hubAliases.has(host) ? 'docker.io' : host
+}
+
+export interface ParsedAuthFile {
+  credentials: CredentialMap
+  /** Entries skipped and features not supported, for the log (never secrets). */
+  warnings: string[]
+}
+
+export function parseAuthFile(text: string, source: string): ParsedAuthFile {
+  let doc: unknown
+  try {
+    doc = JSON.parse(text)
+  } catch {
+    throw new ConfigError(`auth file ${source}: not valid JSON`)
+  }
+  const auths = (doc as { auths?: unknown } | null)?.auths
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc) || auths === null || typeof auths !== 'object' || Array.isArray(auths)) {
+    throw new ConfigError(`auth file ${source}: expected Docker's config.json format: {"auths": {"<registry>": {"auth": "<base64 user:pass>"}}}`)
+  }
+  const credentials: CredentialMap = new Map()
+  const warnings: string[] = []
+  for (const k of ['credsStore', 'credHelpers']) {
+    if (k in doc) warnings.push(`${k} is not supported: only credentials written into "auths" are used`)
+  }
+  for (const [registry, entry] of Object.entries(auths as Record<string, unknown>)) {
+    const e = (entry ?? {}) as Record<string, unknown>
+    let username = typeof e['username'] === 'string' ? e['username'] : undefined
+    let password = typeof e['password'] === 'string' ? e['password'] : undefined
+    if (typeof e['auth'] === 'string' && e['auth'] !== '') {
+      const decoded = Buffer.from(e['auth'], 'base64').toString('utf8')
+      const colon = decoded.indexOf(':')
+      if (colon < 1) throw new ConfigError(`auth file ${source}: "auth" of ${JSON.stringify(registry)} is not base64 of user:password`)
+      username = decoded.slice(0, colon)
+      password = decoded.slice(colon + 1)
+    }
+    if (!username || password === undefined) {
+      const why = 'identitytoken' in e ? 'identitytoken is not supported' : 'no auth or username/password'
+      warnings.push(`entry ${JSON.stringify(registry)} skipped: ${why}`)
+      continue
+    }
+    credentials.set(registryKey(registry), { username, password })
+  }
+  return { credentials, warnings }
+}
+
+export async function loadAuthFile(path: string): Promise<ParsedAuthFile> {
+  let text: string
+  let mode: number
+  try {
+    text = await readFile(path, 'utf8')
+    mode = (await stat(path)).mode
+  } catch (err) {
+    throw new ConfigError(`auth file ${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  const parsed = parseAuthFile(text, path)
+  if (mode & 0o077) parsed.warnings.push(`${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}): chmod 600 it`)
+  return parsed
+}
+
+/** `repository:<name>:pull` for /v2/<name>/…; '' for /v2/ itself. */
+export function scopeFor(pathname: string): string {
+  const m = /^\/v2\/(.+)\/(?:manifests|blobs|tags|referrers)\//.exec(pathname)
+  return m ? `repository:${m[1]}:pull` : ''
+}
+
+type HostAuth = { kind: 'bearer'; realm: URL; service: string | undefined } | { kind: 'basic' }
+
+interface CachedToken {
+  value: string
+  /** ms epoch after which a new token is fetched instead. */
+  refreshAt: number
+}
+
+export interface UpstreamCredentialsOptions {
+  log: Logger
+  metrics?: Metrics
+  /** Largest token response read (a JWT is a few KiB). */
+  tokenBodyLimit?: number
+  now?: () => number
+}
+
+const DEFAULT_EXPIRES_IN = 60
+
+export class UpstreamCredentials implements Transport {
+  private credentials: CredentialMap
+  private readonly hosts = new Map<string, HostAuth>()
+  private readonly tokens = new Map<string, CachedToken>()
+  private readonly inflight = new Map<string, Promise<string | undefined>>()
+  private readonly log: Logger
+  private readonly now: () => number
+  private readonly limit: number
+  private readonly fetches: ReturnType<Metrics['counter']> | undefined
+
+  constructor(
+    private readonly inner: Transport,
+    credentials: CredentialMap,
+    opts: UpstreamCredentialsOptions,
+  ) {
+    this.credentials = credentials
+    this.log = opts.log
+    this.now = opts.now ?? Date.now
+    this.limit = opts.tokenBodyLimit ?? 64 * 1024
+    this.fetches = opts.metrics?.counter('crproxy_upstream_token_fetches_total', 'Tokens crproxy fetched with --auth-file credentials, by registry and result')
+  }
+
+  /** New credentials (SIGHUP): cached tokens were issued for the old ones. */
+  setCredentials(credentials: CredentialMap): void {
+    this.credentials = credentials
+    this.tokens.clear()
+    this.hosts.clear()
+  }
+
+  get registries(): string[] {
+    return [...this.credentials.keys()]
+  }
+
+  async request(req: UpstreamRequest): Promise<UpstreamResponse> {
+    if (req.headers['authorization'] !== undefined) return this.inner.request(req)
+    const host = registryKey(req.url.host)
+    const cred = this.credentials.get(host)
+    if (!cred) return this.inner.request(req)
+    const scope = scopeFor(req.url.pathname)
+    const known = this.hosts.get(host)
+    let fresh = false
+    let auth: string | undefined
+    if (known?.kind === 'basic') auth = basic(cred)
+    else if (known) {
+      const cached = this.cachedToken(host, scope)
+      if (cached) auth = `Bearer ${cached}`
+      else {
+        const token = await this.token(host, scope, known, scope ? [scope] : [], cred, req)
+        if (token) auth = `Bearer ${token}`
+        fresh = true
+      }
+    }
+    const first = await this.inner.request(withAuthorization(req, auth))
+    // A token fetched just now that is refused (or could not be fetched) will
+    // not do better on a second try: the client gets the upstream's 401.
+    if (first.status !== 401 || fresh) return first
+    const learned = learn(first)
+    if (!learned) return first
+    this.hosts.set(host, learned.auth)
+    this.tokens.delete(`${host} ${scope}`)
+    let retryAuth: string | undefined
+    if (learned.auth.kind === 'basic') retryAuth = basic(cred)
+    else {
+      const scopes = learned.scopes.length ? learned.scopes : scope ? [scope] : []
+      const token = await this.token(host, scope, learned.auth, scopes, cred, req)
+      if (token === undefined) return first
+      retryAuth = `Bearer ${token}`
+    }
+    if (retryAuth === auth) return first
+    first.body.resume()
+    return this.inner.request(withAuthorization(req, retryAuth))
+  }
+
+  private cachedToken(host: string, scope: string): string | undefined {
+    const t = this.tokens.get(`${host} ${scope}`)
+    return t && this.now() < t.refreshAt ? t.value : undefined
+  }
+
+  /** One fetch at a time per (host, scope); undefined when the token server refused or failed. */
+  private token(
+    host: string,
+    scope: string,
+    auth: Extract<HostAuth, { kind: 'bearer' }>,
+    scopes: string[],
+    cred: Credential,
+    req: UpstreamRequest,
+  ): Promise<string | undefined> {
+    const key = `${host} ${scope}`
+    let p = this.inflight.get(key)
+    if (!p) {
+      p = this.fetchToken(host, key, auth, scopes, cred, req).finally(() => this.inflight.delete(key))
+      this.inflight.set(key, p)
+    }
+    return p
+  }
+
+  private async fetchToken(
+    host: string,
+    key: string,
+    auth: Extract<HostAuth, { kind: 'bearer' }>,
+    scopes: string[],
+    cred: Credential,
+    req: UpstreamRequest,
+  ): Promise<string | undefined> {
+    const url = new URL(auth.realm.href)
+    if (auth.service) url.searchParams.set('service', auth.service)
+    for (const s of scopes) url.searchParams.append('scope', s)
+    const headers: Record<string, string> = { authorization: basic(cred), accept: 'application/json' }
+    const id = req.headers['x-request-id']
+    if (id) headers['x-request-id'] = id
+    try {
+      const res = await requestFollowingRedirects(this.inner, { method: 'GET', url, headers }, this.log)
+      if (res.status !== 200) {
+        res.body.resume()
+        this.fetches?.inc({ registry: host, result: 'refused' })
+        this.log.warn('upstream token request with --auth-file credentials refused', { registry: host, status: res.status })
+        return undefined
+      }
+      const body = await readLimited(res, this.limit)
+      const j = JSON.parse(body) as { token?: unknown; access_token?: unknown; expires_in?: unknown }
+      const value = typeof j.token === 'string' && j.token ? j.token : typeof j.access_token === 'string' ? j.access_token : ''
+      if (!value) throw new Error('no token in the response')
+      const lifetime = (typeof j.expires_in === 'number' && j.expires_in > 0 ? j.expires_in : DEFAULT_EXPIRES_IN) * 1000
+      // Refresh before expiry: the last 30 s (or half of a short lifetime)
+      // would risk a token that expires on its way.
+      this.tokens.set(key, { value, refreshAt: this.now() + lifetime - Math.min(30_000, lifetime / 2) })
+      this.fetches?.inc({ registry: host, result: 'ok' })
+      this.log.debug('upstream token fetched', { registry: host, scope: key.slice(host.length + 1) || undefined, expires_in: lifetime / 1000 })
+      return value
+    } catch (err) {
+      this.fetches?.inc({ registry: host, result: 'error' })
+      this.log.warn('upstream token request with --auth-file credentials failed', { registry: host, error: (err as Error).message })
+      return undefined
+    }
+  }
+}
+
+function basic(c: Credential): string {
+  return 'Basic ' + Buffer.from(`${c.username}:${c.password}`).toString('base64')
+}
+
+function withAuthorization(req: UpstreamRequest, auth: string | undefined): UpstreamRequest {
+  return auth === undefined ? req : { ...req, headers: { ...req.headers, authorization: auth } }
+}
+
+/** The first usable challenge of a 401: Bearer with an http(s) realm, or Basic. */
+function learn(res: UpstreamResponse): { auth: HostAuth; scopes: string[] } | undefined {
+  const v = res.headers['www-authenticate']
+  const values = v === undefined ? [] : Array.isArray(v) ? v : [v]
+  const challenges: Challenge[] = values.flatMap((x) => parseChallenges(x) ?? [])
+  for (const ch of challenges) {
+    if (ch.scheme.toLowerCase() === 'bearer') {
+      const realm = param(ch, 'realm')
+      let url: URL
+      try {
+        url = new URL(realm ?? '')
+      } catch {
+        continue
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') continue
+      const scopes = (param(ch, 'scope') ?? '').split(' ').filter(Boolean)
+      return { auth: { kind: 'bearer', realm: url, service: param(ch, 'service') }, scopes }
+    }
+  }
+  if (challenges.some((ch) => ch.scheme.toLowerCase() === 'basic')) return { auth: { kind: 'basic' }, scopes: [] }
+  return undefined
+}
+
+async function readLimited(res: UpstreamResponse, limit: number): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const c of res.body as AsyncIterable<Buffer>) {
+    size += c.length
+    if (size > limit) {
+      res.body.destroy()
+      throw new Error(`token response larger than ${limit} bytes`)
+    }
+    chunks.push(c)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}

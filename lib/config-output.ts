@@ -1,0 +1,191 @@
+// `crproxy config containerd|podman|docker`: prints the runtime configuration
+// that points a node at this proxy, for every registry of the effective
+// registry map. Pure renderers plus one small command; nothing is written to
+// disk (pipe the output, or split it on the `# /etc/...` header lines).
+//
+//   registry map ─▶ one entry per upstream registry (Docker Hub as docker.io)
+//                ─▶ mirror host: <key>.<suffix>[:port]  (or the proxy's own
+//                   host without a suffix: containerd sends ?ns=, the others
+//                   then reach the default registry only)
+import minimist from 'minimist'
+import { ConfigError, type RegistryMap, validateUpstreamUrl } from './config.js'
+import { normaliseArgv } from './flags.js'
+import { isDockerHubUrl, registryHost } from './registry/upstreams.js'
+
+export type Runtime = 'containerd' | 'podman' | 'docker'
+
+export interface MirrorEntry {
+  /** Map key the mirror host routes to. */
+  key: string
+  /** The registry as runtimes name it: `docker.io`, `gcr.io`, `localhost:5000`. */
+  registry: string
+  /** containerd's `server`: where the registry itself answers. */
+  server: string
+  /** `host[:port]` clients use for this registry on the proxy. */
+  mirror: string
+  dockerHub: boolean
+  /** true for the map's `default` entry (reached without a suffix too). */
+  isDefault: boolean
+}
+
+export interface ConfigOutputOptions {
+  map: RegistryMap
+  /** `--domain-suffix` of the proxy; '' when it runs without one. */
+  suffix: string
+  /** How clients reach the proxy: scheme and port are taken from it. */
+  proxy: URL
+}
+
+/** One entry per registry; `default` is folded into the key that shares its URL. */
+export function mirrorEntries(opts: ConfigOutputOptions): MirrorEntry[] {
+  const port = opts.proxy.port ? `:${opts.proxy.port}` : ''
+  const defaultUrl = opts.map['default']
+  const byRegistry = new Map<string, MirrorEntry>()
+  // Named keys first, so `docker` wins over `default` for the same registry.
+  const keys = Object.keys(opts.map).sort((a, b) => Number(a === 'default') - Number(b === 'default'))
+  for (const key of keys) {
+    const url = new URL(opts.map[key] as string)
+    const dockerHub = isDockerHubUrl(url)
+    const registry = dockerHub ? 'docker.io' : registryHost(url)
+    if (byRegistry.has(registry)) {
+      if (key === 'default') byRegistry.get(registry)!.isDefault = true
+      continue
+    }
+    // Without a suffix every registry is the proxy's own host (URL.host keeps
+    // brackets and an explicit port).
+    const mirror = !opts.suffix ? opts.proxy.host : (key === 'default' ? opts.suffix : `${key}.${opts.suffix}`) + port
+    byRegistry.set(registry, {
+      key,
+      registry,
+      server: dockerHub ? 'https://registry-1.docker.io' : url.origin,
+      mirror,
+      dockerHub,
+      isDefault: key === 'default' || opts.map[key] === defaultUrl,
+    })
+  }
+  return [...byRegistry.values()]
+}
+
+function insecure(opts: ConfigOutputOptions): boolean {
+  return opts.proxy.protocol === 'http:'
+}
+
+function scheme(opts: ConfigOutputOptions): string {
+  return opts.proxy.protocol.replace(/:$/, '')
+}
+
+const q = (s: string) => JSON.stringify(s)
+
+/** containerd 1.5+: one hosts.toml per registry under /etc/containerd/certs.d/. */
+export function containerdHosts(opts: ConfigOutputOptions): string {
+  const files = mirrorEntries(opts).map((e) =>
+    [
+      `# /etc/containerd/certs.d/${e.registry}/hosts.toml`,
+      `server = ${q(e.server)}`,
+      '',
+      `[host.${q(`${scheme(opts)}://${e.mirror}`)}]`,
+      '  capabilities = ["pull", "resolve"]',
+      '',
+    ].join('\n'),
+  )
+  return files.join('\n')
+}
+
+/** podman, CRI-O, skopeo, buildah: a registries.conf drop-in. */
+export function podmanRegistries(opts: ConfigOutputOptions): string {
+  let entries = mirrorEntries(opts)
+  const lines = ['# /etc/containers/registries.conf.d/crproxy.conf']
+  if (!opts.suffix) {
+    // No ?ns= from these clients: one host name can only serve `default`.
+    entries = entries.filter((e) => e.isDefault)
+    lines.push('# without --suffix only the default registry can be mirrored (podman sends no ?ns=)')
+  }
+  for (const e of entries) {
+    lines.push('', '[[registry]]', `location = ${q(e.registry)}`, '', '[[registry.mirror]]', `location = ${q(e.mirror)}`)
+    if (insecure(opts)) lines.push('insecure = true')
+  }
+  return lines.join('\n') + '\n'
+}
+
+/** The Docker daemon mirrors Docker Hub only; other registries are named by their mirror host. */
+export function dockerDaemon(opts: ConfigOutputOptions): { json: string; note?: string } {
+  const entries = mirrorEntries(opts)
+  const reachable = opts.suffix ? entries : entries.filter((e) => e.isDefault)
+  const hub = reachable.find((e) => e.dockerHub)
+  const daemon: Record<string, string[]> = { 'registry-mirrors': hub ? [`${scheme(opts)}://${hub.mirror}`] : [] }
+  if (insecure(opts)) daemon['insecure-registries'] = [...new Set(reachable.map((e) => e.mirror))]
+  const note = hub ? undefined : 'no Docker Hub entry is reachable through this proxy: registry-mirrors is empty'
+  return { json: JSON.stringify(daemon, null, 2) + '\n', note }
+}
+
+export function renderConfig(runtime: Runtime, opts: ConfigOutputOptions): { text: string; note?: string } {
+  if (runtime === 'containerd') return { text: containerdHosts(opts) }
+  if (runtime === 'podman') return { text: podmanRegistries(opts) }
+  const d = dockerDaemon(opts)
+  return { text: d.json, note: d.note }
+}
+
+export interface ConfigCommandIo {
+  env: NodeJS.ProcessEnv
+  stdout: (s: string) => void
+  stderr: (s: string) => void
+}
+
+export const configUsage = `Usage: crproxy config containerd|podman|docker [--suffix s] [--proxy url]
+                      [--registry-map path|url] [--default-registry url]
+
+Prints the runtime configuration for every registry of the registry map:
+  containerd  one /etc/containerd/certs.d/<registry>/hosts.toml per registry
+  podman      a registries.conf drop-in ([[registry]] + [[registry.mirror]])
+  docker      /etc/docker/daemon.json (registry-mirrors: Docker Hub only)
+
+  --suffix s      the proxy's --domain-suffix (env CRPROXY_DOMAIN_SUFFIX)
+  --proxy url     how clients reach the proxy (default http://localhost:5000);
+                  http → insecure entries, https → none
+`
+
+/** Runs the subcommand; returns the exit code. `loadMap` reads a map like the proxy does. */
+export async function configCommand(
+  argv: string[],
+  io: ConfigCommandIo,
+  loadMap: (source: string | undefined) => Promise<RegistryMap>,
+): Promise<number> {
+  try {
+    const unknown: string[] = []
+    const a = minimist(normaliseArgv(argv), {
+      string: ['suffix', 'domain-suffix', 'proxy', 'registry-map', 'default-registry'],
+      boolean: ['help'],
+      unknown: (s) => {
+        if (!s.startsWith('-')) return true
+        unknown.push(s)
+        return false
+      },
+    })
+    if (a['help']) {
+      io.stdout(configUsage)
+      return 0
+    }
+    if (unknown.length) throw new ConfigError(`config: unknown flag ${(unknown[0] as string).split('=')[0]}`)
+    const [runtime, ...extra] = a._.map(String)
+    if (runtime !== 'containerd' && runtime !== 'podman' && runtime !== 'docker') {
+      throw new ConfigError(`config: expected containerd, podman or docker, got ${JSON.stringify(runtime ?? '')}`)
+    }
+    if (extra.length) throw new ConfigError(`config: unexpected argument ${JSON.stringify(extra[0])}`)
+    const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined)
+    const suffix = (str(a['suffix']) ?? str(a['domain-suffix']) ?? io.env['CRPROXY_DOMAIN_SUFFIX'] ?? '')
+      .toLowerCase()
+      .replace(/^\.+|\.+$/g, '')
+    const proxyRaw = str(a['proxy']) ?? 'http://localhost:5000'
+    const proxy = new URL(validateUpstreamUrl(proxyRaw, 'config --proxy'))
+    const map = { ...(await loadMap(str(a['registry-map']) ?? str(io.env['CRPROXY_REGISTRY_MAP']))) }
+    const defaultRegistry = str(a['default-registry']) ?? str(io.env['CRPROXY_DEFAULT_REGISTRY'])
+    if (defaultRegistry) map['default'] = validateUpstreamUrl(defaultRegistry, '--default-registry')
+    const out = renderConfig(runtime, { map, suffix, proxy })
+    io.stdout(out.text)
+    if (out.note) io.stderr(`crproxy config: ${out.note}\n`)
+    return 0
+  } catch (err) {
+    io.stderr(`crproxy: ${(err as Error).message}\n`)
+    return err instanceof ConfigError ? 2 : 1
+  }
+}

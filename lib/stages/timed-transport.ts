@@ -1,0 +1,48 @@
+// Upstream latency for /metrics: a Transport wrapper that times each
+// exchange from request to response headers (what a client waits before the
+// first byte), per upstream host, and counts failures before any response.
+// Every hop of a redirect is its own observation (registry, then CDN).
+import type { Metrics } from '../metrics.js'
+import { UpstreamError } from '../errors.js'
+import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
+import type { Transport } from './redirect.js'
+
+export class TimedTransport implements Transport {
+  private readonly duration: ReturnType<Metrics['histogram']>
+  private readonly failures: ReturnType<Metrics['counter']>
+
+  constructor(
+    readonly inner: Transport & { close?(): void; setUpstreams?(urls: string[]): void },
+    metrics: Metrics,
+  ) {
+    this.duration = metrics.histogram(
+      'crproxy_upstream_request_duration_seconds',
+      'Time from upstream request to response headers, by upstream host and status class',
+    )
+    this.failures = metrics.counter('crproxy_upstream_failures_total', 'Upstream requests that failed before a response, by host and kind')
+  }
+
+  async request(req: UpstreamRequest): Promise<UpstreamResponse> {
+    const started = process.hrtime.bigint()
+    const host = req.url.host
+    try {
+      const res = await this.inner.request(req)
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9
+      this.duration.observe(seconds, { host, status: `${Math.floor(res.status / 100)}xx` })
+      return res
+    } catch (err) {
+      if (!req.signal?.aborted) this.failures.inc({ host, kind: err instanceof UpstreamError ? err.kind : 'error' })
+      throw err
+    }
+  }
+
+  /** A reloaded registry map: the client's egress policy trusts these origins (when it has one). */
+  setUpstreams(urls: string[]): void {
+    this.inner.setUpstreams?.(urls)
+  }
+
+  /** Closes the wrapped client (proxy shutdown). */
+  close(): void {
+    this.inner.close?.()
+  }
+}
