@@ -30,6 +30,8 @@ build: node_modules
 test: node_modules
 	npm test
 
+# Loopback benchmark against distribution (direct and proxy mode) and nginx;
+# a few minutes. Knobs (BENCH_ROUNDS, BENCH_BLOB_MIB, …): docs/benchmarks.md.
 bench: build
 	node bench/run.mjs
 
