@@ -65,7 +65,7 @@ export const rangeNotSatisfiable = (size: number) =>
   })
 
 /** Low-level failures of the upstream transport, before any response. */
-export type UpstreamFailure = 'connect' | 'timeout' | 'reset' | 'protocol' | 'tls' | 'proxy'
+export type UpstreamFailure = 'connect' | 'timeout' | 'reset' | 'protocol' | 'tls' | 'proxy' | 'denied' | 'overload'
 
 export class UpstreamError extends Error {
   readonly kind: UpstreamFailure
@@ -82,6 +82,10 @@ export class UpstreamError extends Error {
 export function toProxyError(err: unknown): ProxyError {
   if (err instanceof ProxyError) return err
   if (err instanceof UpstreamError) {
+    // Too many upstream requests in flight: the proxy is busy, not broken.
+    if (err.kind === 'overload') {
+      return new ProxyError(503, 'UNAVAILABLE', err.message, { cause: err, headers: { 'retry-after': '1' } })
+    }
     return err.kind === 'timeout'
       ? gatewayTimeout(`upstream ${err.origin} timed out: ${err.message}`, err)
       : badGateway(`upstream ${err.origin} failed: ${err.message}`, err)

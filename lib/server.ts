@@ -69,8 +69,10 @@ export function createProxyServer(deps: ProxyDeps, opts: ProxyServerOptions = {}
     open.inc()
     socket.once('close', () => open.dec())
     clientLimit.admit(socket)
-    stalls.watch(socket)
+    if (!opts.tls) stalls.watch(socket)
   })
+  // Under TLS the pending output sits in the TLS socket, not the TCP one under it.
+  if (opts.tls) server.on('secureConnection', (socket: Socket) => stalls.watch(socket))
   server.once('close', () => stalls.stop())
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) return socket.destroy()

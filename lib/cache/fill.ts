@@ -18,7 +18,9 @@ import type { Logger } from '../log.js'
 import type { CacheSink } from '../stages/tee-to-cache.js'
 import type { BlobIndex } from './blob-index.js'
 import type { CachePaths } from './paths.js'
-import type { Growth } from './read-stream.js'
+import { BlobReadStream, type Growth } from './read-stream.js'
+import type { Readable } from 'node:stream'
+import { ownerRecord } from './owner.js'
 import { SharedHandle, type HandleRef } from './shared-handle.js'
 
 export type FillState = 'opening' | 'claimed' | 'filling' | 'committed' | 'failed' | 'declined'
@@ -50,6 +52,8 @@ export class Fill extends EventEmitter implements CacheSink {
   #mine: HandleRef | null = null
   #ino = -1
   #sidecar: Promise<void> = Promise.resolve()
+  #owner: Promise<void> = Promise.resolve()
+  readonly #aborted = new AbortController()
   #cleanup: Promise<void> = Promise.resolve()
 
   constructor(hex: string, deps: FillDeps) {
@@ -82,6 +86,11 @@ export class Fill extends EventEmitter implements CacheSink {
       }
       this.#shared = new SharedHandle(fh)
       this.#mine = this.#shared.acquire()
+      // Who holds the lock, so that a crash of this process is told from a
+      // slow fill at once (owner.ts). Best effort: without it, staleness decides.
+      this.#owner = writeFile(paths.owner(this.hex), ownerRecord()).catch((err) =>
+        this.#deps.log.debug('cache owner file not written', { code: errCode(err) }),
+      )
       this.#set('claimed')
       return 'writer'
     } catch (err) {
@@ -140,16 +149,26 @@ export class Fill extends EventEmitter implements CacheSink {
     if (this.state !== 'filling') return
     const mine = this.#mine
     this.#mine = null
-    this.#cleanup = Promise.all([
-      mine.release(),
+    // The sidecar and owner record go before commit() resolves, so by the
+    // time the writer's client has its last byte tmp/ holds nothing of this
+    // blob; the file handle closes when the last follower lets go.
+    const tidy = Promise.all([
       this.#sidecar.then(() => unlink(paths.sidecar(this.hex))).catch(() => {}),
+      this.#owner.then(() => unlink(paths.owner(this.hex))).catch(() => {}),
     ]).then(() => {})
+    this.#cleanup = Promise.all([mine.release(), tidy]).then(() => {})
     this.#set('committed')
+    await tidy
   }
 
   abort(reason: Error): void {
     if (this.state === 'committed' || this.state === 'failed' || this.state === 'declined') return
     this.#fail(reason)
+  }
+
+  /** Aborts when this fill will not be committed (CacheSink.signal). */
+  get signal(): AbortSignal {
+    return this.#aborted.signal
   }
 
   #fail(reason: Error): void {
@@ -158,6 +177,7 @@ export class Fill extends EventEmitter implements CacheSink {
     const mine = this.#mine
     this.#mine = null
     this.error = reason
+    this.#aborted.abort(reason)
     if (hadLock) {
       log.debug('cache fill aborted', { digest: `sha256:${this.hex}`, reason: reason.message })
       this.#cleanup = this.#removeTemp(mine)
@@ -168,13 +188,17 @@ export class Fill extends EventEmitter implements CacheSink {
   async #removeTemp(mine: HandleRef | null): Promise<void> {
     const { paths } = this.#deps
     await this.#sidecar
+    await this.#owner
+    let ours = true
     try {
       await this.#assertStillOurs()
       await unlink(paths.temp(this.hex))
-      await unlink(paths.sidecar(this.hex)).catch(() => {})
-    } catch {
-      // already gone, or no longer ours: nothing to clean
+    } catch (err) {
+      // Gone already (deleted behind our back): the sidecar is still ours to
+      // remove. Replaced by another process's fill: both are theirs.
+      ours = errCode(err) === 'ENOENT'
     }
+    if (ours) await Promise.all([unlink(paths.sidecar(this.hex)).catch(() => {}), unlink(paths.owner(this.hex)).catch(() => {})])
     await mine?.release()
   }
 
@@ -206,6 +230,29 @@ export class Fill extends EventEmitter implements CacheSink {
   /** A reference to the temp file for an in-process follower; null once closed. */
   acquire(): HandleRef | null {
     return this.state === 'filling' ? (this.#shared?.acquire() ?? null) : null
+  }
+
+  /**
+   * The bytes from `start` on, read back from the temp file as they land, for
+   * the writer's own client once it is slower than the disk (tee-to-cache
+   * spills it here). The final byte is released only after the commit, which
+   * follows the digest check; the stream errors if the fill fails.
+   */
+  tail(start: number): Readable | null {
+    const size = this.size
+    if (this.state !== 'filling' || size === undefined || start < 0 || start >= size) return null
+    const handle = this.acquire()
+    if (!handle) return null
+    const growth = this.growth()
+    return new BlobReadStream({
+      open: async () => ({ handle, size }),
+      range: { start, end: size - 1 },
+      growth: {
+        available: () => (this.state === 'committed' ? this.written : Math.min(this.written, size - 1)),
+        failure: () => growth.failure(),
+        wait: (cb) => growth.wait(cb),
+      },
+    })
   }
 
   /** Progress as seen by in-process followers: written bytes, via events. */

@@ -10,7 +10,9 @@
 //   up (it reads without pausing while bytes are there). After the rename the
 //   same inode is blobs/…/<hex>, so the open handle simply reads on. A temp
 //   file that is unlinked (nlink 0) before it is complete means the fill
-//   failed; one that has not changed for staleAfter ms means its writer died.
+//   failed; one whose owner file names a process that is gone (owner.ts,
+//   checked every OWNER_CHECK_MS) or that has not changed for staleAfter ms
+//   means its writer died.
 import { open, readFile, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '../log.js'
@@ -19,6 +21,7 @@ import type { IntegrityError } from '../stages/verify-digest.js'
 import type { Fill } from './fill.js'
 import type { CachePaths } from './paths.js'
 import { openBlob } from './open-blob.js'
+import { ownerState } from './owner.js'
 import { BlobReadStream, type Growth } from './read-stream.js'
 import { ownHandle, type HandleRef } from './shared-handle.js'
 import type { FillFollower } from './types.js'
@@ -34,6 +37,9 @@ export interface FollowContext {
   /** A committed file failed verification (inode given, to delete only that file). */
   onCorrupt: (hex: string, ino: number, err: IntegrityError) => void
 }
+
+/** How often a follower of another process asks whether that process still lives. */
+const OWNER_CHECK_MS = 500
 
 /** 'retry': the situation changed under us (lock freed, file gone): claim again. */
 export type FollowResult = FillFollower | null | 'retry'
@@ -121,8 +127,14 @@ export async function followForeign(ctx: FollowContext, hex: string): Promise<Fo
     let st = await fh.stat()
     let lastSize = st.size
     let lastChange = st.mtimeMs
+    let ownerChecked = 0
     for (;;) {
-      if (Date.now() - lastChange > ctx.staleAfter) {
+      let dead = false
+      if (Date.now() - ownerChecked >= OWNER_CHECK_MS) {
+        ownerChecked = Date.now()
+        dead = (await ownerState(ctx.paths.owner(hex))) === 'dead'
+      }
+      if (dead || Date.now() - lastChange > ctx.staleAfter) {
         await breakStaleLock(ctx, hex, st.ino)
         return 'retry'
       }
@@ -135,7 +147,7 @@ export async function followForeign(ctx: FollowContext, hex: string): Promise<Fo
       const size = await readSidecar(ctx.paths.sidecar(hex))
       if (size !== null) {
         handedOver = true
-        return follower(ctx, hex, ownHandle(fh), size, new PollGrowth(fh, size, st, ctx))
+        return follower(ctx, hex, ownHandle(fh), size, new PollGrowth(fh, size, st, ctx, ctx.paths.owner(hex)))
       }
       await sleep(ctx.pollInterval)
       st = await fh.stat()
@@ -154,15 +166,18 @@ class PollGrowth implements Growth {
   readonly #fh: FileHandle
   readonly #expected: number
   readonly #ctx: FollowContext
+  readonly #ownerPath: string
   #size: number
   #nlink: number
   #lastChange = Date.now()
+  #ownerChecked = Date.now()
   #error: Error | null = null
 
-  constructor(fh: FileHandle, expected: number, st: { size: number; nlink: number }, ctx: FollowContext) {
+  constructor(fh: FileHandle, expected: number, st: { size: number; nlink: number }, ctx: FollowContext, ownerPath: string) {
     this.#fh = fh
     this.#expected = expected
     this.#ctx = ctx
+    this.#ownerPath = ownerPath
     this.#size = st.size
     this.#nlink = st.nlink
   }
@@ -190,13 +205,19 @@ class PollGrowth implements Growth {
     const poll = () => {
       timer = null
       inflight = this.#fh.stat().then(
-        (st) => {
-          inflight = null
-          if (cancelled) return
+        async (st) => {
           const changed = st.size !== this.#size || st.nlink !== this.#nlink
           this.#size = st.size
           this.#nlink = st.nlink
           if (changed) this.#lastChange = Date.now()
+          else if (Date.now() - this.#ownerChecked >= OWNER_CHECK_MS && st.size < this.#expected) {
+            this.#ownerChecked = Date.now()
+            if ((await ownerState(this.#ownerPath)) === 'dead') {
+              this.#error = Object.assign(new Error('the fill being followed (another process) died'), { code: 'EFILLFAILED' })
+            }
+          }
+          inflight = null
+          if (cancelled) return
           if (changed || this.failure()) cb()
           else timer = setTimeout(poll, this.#ctx.pollInterval)
         },

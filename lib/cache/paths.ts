@@ -14,7 +14,9 @@
 //       │                        in this process or any other sharing <dir>
 //       ├── 3f2a…c9.size         sidecar: the expected length, for followers
 //       │                        in other processes (decimal, nothing else)
-//       └── 3f2a…c9.size~        sidecar being written (renamed to .size)
+//       ├── 3f2a…c9.size~        sidecar being written (renamed to .size)
+//       └── 3f2a…c9.owner        who holds the lock: {host, pid, id} (owner.ts),
+//                                so a crashed writer's file is cleaned at once
 //
 // tmp/ and blobs/ share one filesystem, so rename() is atomic. Only computed
 // facts are stored: no upstream headers, no request data.
@@ -62,5 +64,9 @@ export class CachePaths {
 
   sidecarTemp(hex: string): string {
     return join(this.tmp, `${hex}.size~`)
+  }
+
+  owner(hex: string): string {
+    return join(this.tmp, `${hex}.owner`)
   }
 }

@@ -9,6 +9,7 @@
 import type { Dirent } from 'node:fs'
 import { lstat, readdir, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
+import { ownerState } from './owner.js'
 import { isHex64, type CachePaths } from './paths.js'
 
 export interface ScannedBlob {
@@ -72,14 +73,17 @@ export async function scanBlobs(paths: CachePaths, concurrency = 64): Promise<Sc
   return { blobs, foreign }
 }
 
-const tempName = /^([0-9a-f]{64})(\.size~?)?$/
+const tempName = /^([0-9a-f]{64})(\.size~?|\.owner)?$/
 
 /**
  * Removes leftovers of fills that no live writer holds. In this process we
  * know our writers (`isLive`); for other processes sharing the directory the
- * only evidence is age: a live writer touches its temp file at least every
- * `staleAfter` ms (its own idle timeout aborts it otherwise). A sidecar is
- * stale when its temp file is gone and it is old. Foreign names are left.
+ * evidence is the owner file (owner.ts: a writer on this host that is no
+ * longer running, e.g. killed mid-fill, is dead at once) or else age: a live
+ * writer touches its temp file at least every `staleAfter` ms (its own idle
+ * timeout aborts it otherwise). Sidecar and owner files go with their temp
+ * file, or on their own when it is gone and they are old or dead. Foreign
+ * names are left.
  */
 export async function sweepTemps(
   paths: CachePaths,
@@ -95,15 +99,16 @@ export async function sweepTemps(
     if (!m || !d.isFile()) continue
     const hex = m[1]!
     if (isLive(hex)) continue
-    if (m[2] === '.size' && names.has(hex)) continue // judged with its temp file
+    if (m[2] && names.has(hex)) continue // judged with its temp file
     const path = join(paths.tmp, d.name)
     try {
       const st = await lstat(path)
-      if (now - st.mtimeMs <= staleAfter) continue
+      if (now - st.mtimeMs <= staleAfter && (await ownerState(paths.owner(hex))) !== 'dead') continue
+      if ((await lstat(path)).ino !== st.ino) continue // replaced meanwhile: a new fill's
       await unlink(path)
       removed++
       if (!m[2]) {
-        await unlink(paths.sidecar(hex)).catch(() => {})
+        for (const p of [paths.sidecar(hex), paths.sidecarTemp(hex), paths.owner(hex)]) await unlink(p).catch(() => {})
       }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err

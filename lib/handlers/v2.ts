@@ -3,6 +3,7 @@
 // revalidation by HEAD, offline fallback); blobs may come from the cache (see
 // lib/auth/grants.ts for who may be served a hit).
 import { once } from 'node:events'
+import type { OutgoingHttpHeaders } from 'node:http'
 import type { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { sendBlob } from '../cache/read-stream.js'
@@ -16,6 +17,7 @@ import { upstreamName } from '../registry/route.js'
 import type { Upstream } from '../registry/upstreams.js'
 import { upstreamRequestHeaders } from '../stages/headers.js'
 import { requestFollowingRedirects } from '../stages/redirect.js'
+import { RangeSlice } from '../stages/range-slice.js'
 import { VerifyDigest } from '../stages/verify-digest.js'
 import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
 import { responseHeaders, sendUpstream } from './upstream-response.js'
@@ -113,7 +115,10 @@ async function serveBlobWithCache(ctx: RequestContext, deps: ProxyDeps, t: Targe
     if (served) return
     // The file vanished or no longer matched (evicted): fetch it again below.
   }
-  if (ctx.head || ctx.req.headers.range !== undefined) return proxy(ctx, deps, t)
+  // A Range on a miss is cut from the whole blob as it is fetched (and
+  // verified) into the cache: a range the proxy passed through could not be
+  // checked against the digest.
+  if (ctx.head) return proxy(ctx, deps, t)
 
   const claim = await cache.claim(digest)
   if (!claim) return proxy(ctx, deps, t)
@@ -134,9 +139,12 @@ async function fill(ctx: RequestContext, deps: ProxyDeps, t: Target, claim: Fill
   // The fill outlives this client (others may be waiting on it), so its
   // upstream request must not die with the client's signal.
   const controller = new AbortController()
+  // The whole blob, whatever range the client asked for (sendRange cuts it).
+  const headers = { ...t.request.headers }
+  delete headers['range']
   let res: UpstreamResponse
   try {
-    res = await requestFollowingRedirects(deps.transport, { ...t.request, signal: controller.signal }, ctx.log)
+    res = await requestFollowingRedirects(deps.transport, { ...t.request, headers, signal: controller.signal }, ctx.log)
   } catch (err) {
     claim.abandon()
     throw err
@@ -149,17 +157,41 @@ async function fill(ctx: RequestContext, deps: ProxyDeps, t: Target, claim: Fill
   }
   ctx.source = 'fill'
   const size = contentLength(res)
-  const headers = responseHeaders(ctx, deps, t.upstream, res)
-  headers['docker-content-digest'] = digest
+  const out = responseHeaders(ctx, deps, t.upstream, res)
+  out['docker-content-digest'] = digest
   const body = claim.fill(res.body, size)
-  ctx.res.writeHead(200, headers)
+  if (ctx.req.headers.range !== undefined) return sendRange(ctx, out, body, size)
+  ctx.res.writeHead(200, out)
   await pipeline(body, ctx.res)
 }
 
 async function serveFollower(ctx: RequestContext, f: FillFollower, digest: string): Promise<void> {
   ctx.source = 'follower'
+  if (ctx.req.headers.range !== undefined) return sendRange(ctx, blobHeaders(digest, f.size), f.body, f.size)
   ctx.res.writeHead(200, blobHeaders(digest, f.size))
   await sendBlob(f.body, ctx.res)
+}
+
+/**
+ * A Range request answered from a whole, verified blob stream (a fill or a
+ * follower): 206 with the slice (its last byte held until the blob verified),
+ * 416 when unsatisfiable, the whole blob when the range does not parse or the
+ * length is unknown (RFC 9110 §14.2 lets a server ignore Range).
+ */
+async function sendRange(ctx: RequestContext, headers: OutgoingHttpHeaders, body: Readable, size: number | undefined): Promise<void> {
+  const range = size === undefined ? null : parseRange(ctx.req.headers.range, size)
+  if (range === 'unsatisfiable') {
+    body.destroy() // a fill goes on without us
+    throw rangeNotSatisfiable(size!)
+  }
+  if (range === null) {
+    ctx.res.writeHead(200, headers)
+    return pipeline(body, ctx.res)
+  }
+  headers['content-length'] = String(range.end - range.start + 1)
+  headers['content-range'] = `bytes ${range.start}-${range.end}/${size}`
+  ctx.res.writeHead(206, headers)
+  await pipeline(body, new RangeSlice(range), ctx.res)
 }
 
 function blobHeaders(digest: string, size: number) {

@@ -8,7 +8,8 @@
 // The upstream key in the path says who announced the realm, so a process
 // that has not seen that challenge yet (restart, another worker) can ask
 // that upstream alone instead of trusting the path.
-import { parseChallenges, param, serializeChallenge, withParam } from './challenge.js'
+import { LRUCache } from 'lru-cache'
+import { type Challenge, parseChallenges, param, serializeChallenge, withParam } from './challenge.js'
 
 export interface TokenTarget {
   upstreamKey: string
@@ -42,9 +43,17 @@ export function parseTokenPath(rawPath: string): TokenTarget | null {
   return { upstreamKey: key, realmKey: `${m[2]}://${host}${path}` }
 }
 
+/**
+ * Real registries announce one realm or a handful; the bound keeps an
+ * upstream that announces a new realm in every response from growing memory
+ * without end (the least recently announced or used are forgotten, and are
+ * learned again by discovery if they were genuine).
+ */
+export const MAX_REALMS = 1024
+
 export class RealmRegistry {
   /** `upstreamKey realmKey` → the announced realm (with its own query). */
-  private readonly announced = new Map<string, URL>()
+  private readonly announced = new LRUCache<string, URL>({ max: MAX_REALMS })
 
   record(upstreamKey: string, realm: URL): void {
     this.announced.set(`${upstreamKey.toLowerCase()} ${realmKey(realm)}`, realm)
@@ -59,10 +68,18 @@ export class RealmRegistry {
   }
 }
 
+/** A challenge is a few hundred bytes; more is handed to nobody. */
+export const MAX_CHALLENGE_LENGTH = 8 * 1024
+/** Registries send one or two WWW-Authenticate values; more are dropped. */
+export const MAX_CHALLENGES = 16
+
 /**
  * Rewrites every Bearer realm in the WWW-Authenticate values and records the
- * realms as announced by `upstreamKey`. Values that do not parse are dropped:
- * handing a client a challenge we cannot vouch for helps nobody.
+ * realms as announced by `upstreamKey`. Values that do not parse, or are
+ * longer than MAX_CHALLENGE_LENGTH, are dropped, and so is a Bearer challenge
+ * whose realm is not an http(s) URL: handing a client a challenge we cannot
+ * vouch for (or one that sends it around the proxy) helps nobody. At most
+ * MAX_CHALLENGES values are kept.
  */
 export function rewriteChallenges(
   values: string[],
@@ -72,23 +89,28 @@ export function rewriteChallenges(
 ): string[] {
   const out: string[] = []
   for (const value of values) {
+    if (out.length >= MAX_CHALLENGES) break
+    if (value.length > MAX_CHALLENGE_LENGTH) continue
     const challenges = parseChallenges(value)
     if (!challenges) continue
-    const rewritten = challenges.map((ch) => {
-      if (ch.scheme.toLowerCase() !== 'bearer') return ch
+    const kept: Challenge[] = []
+    for (const ch of challenges) {
+      if (ch.scheme.toLowerCase() !== 'bearer') {
+        kept.push(ch)
+        continue
+      }
       const realm = param(ch, 'realm')
-      if (!realm) return ch
       let url: URL
       try {
-        url = new URL(realm)
+        url = new URL(realm ?? '')
       } catch {
-        return ch
+        continue
       }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') return ch
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') continue
       realms.record(upstreamKey, url)
-      return withParam(ch, 'realm', proxyOrigin + tokenPathFor(upstreamKey, url))
-    })
-    out.push(rewritten.map(serializeChallenge).join(', '))
+      kept.push(withParam(ch, 'realm', proxyOrigin + tokenPathFor(upstreamKey, url)))
+    }
+    if (kept.length) out.push(kept.map(serializeChallenge).join(', '))
   }
   return out
 }

@@ -4,16 +4,25 @@
 // paces the upstream, and a fill must not stall because one client is slow or
 // gone (others may be following it). So the upstream is read with backpressure
 // from the sink (the disk) only; the same chunks are pushed to the client
-// stream, whose buffer is bounded (clientBuffer, 8 MiB): past it the upstream
-// waits for the client, and a client that does not drain within idleTimeout
-// is cut loose. A destroyed client stream costs nothing: the fill goes on at
-// disk speed.
+// stream, whose buffer is bounded (clientBuffer, 8 MiB). A client slower than
+// that spills to disk: from the first byte it has not been handed, it reads
+// the fill back from the sink (sink.tail()) at its own pace, and the fill goes
+// on at disk speed. Where it cannot spill (length unknown, caching stopped)
+// the upstream waits for the client instead. A client that reads nothing for
+// idleTimeout is cut loose either way. A destroyed client stream costs
+// nothing: the fill goes on at disk speed.
+//
+//   upstream ──▶ hash, length ──▶ sink (disk) ──commit──▶ blobs/
+//                      └──────▶ client buffer ──▶ client
+//                               (past clientBuffer: client ◀── sink.tail(offset))
 //
 // The client never receives a complete wrong blob: the most recent chunk is
-// held back until the SHA-256 and length matched and the sink committed; on a
+// held back until the SHA-256 and length matched and the sink committed (a
+// spilled client's tail holds back the final byte until the commit); on a
 // mismatch or an upstream error the client stream errors and the sink aborts.
 // A sink write failure (disk full, EIO…) only stops caching: the client still
-// gets every byte, still verified.
+// gets every byte, still verified (unless it had spilled to the disk that
+// failed: then it is cut, and retries).
 import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import type { Logger } from '../log.js'
@@ -26,6 +35,14 @@ export interface CacheSink {
   commit(): Promise<void>
   /** The fill will not be committed: remove what was written. */
   abort(reason: Error): void
+  /**
+   * The bytes from `start` to the end, read back as they are written; the
+   * final byte comes only after commit() succeeded, and the stream errors if
+   * the fill is aborted. Null when the sink cannot (length unknown, not filling).
+   */
+  tail?(start: number): Readable | null
+  /** Aborts once the sink will not commit (abort() was called, by anyone: a cache closing too). */
+  readonly signal?: AbortSignal
 }
 
 export interface TeeOptions {
@@ -44,6 +61,7 @@ export interface TeeOptions {
 }
 
 const MiB = 1024 * 1024
+const WRITE_BATCH = MiB
 
 function timeoutError(message: string): Error {
   return Object.assign(new Error(message), { code: 'ETIMEDOUT' })
@@ -55,31 +73,82 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
   const clientBuffer = opts.clientBuffer ?? 8 * MiB
   const timed = Number.isFinite(opts.idleTimeout) && opts.idleTimeout > 0
   let clientGone = false
+  let caching = true
+  // No client and no cache: nobody wants the rest of this blob, so the
+  // upstream is let go at once (a stalled one would otherwise hold its
+  // socket until the idle timeout).
+  const letGo = () => {
+    if (clientGone && !caching) upstream.destroy(Object.assign(new Error('no client and no cache left for this blob'), { code: 'ECANCELED' }))
+  }
+  opts.sink.signal?.addEventListener(
+    'abort',
+    () => {
+      caching = false
+      letGo()
+    },
+    { once: true },
+  )
   let wake: (() => void) | null = null
   const poke = () => {
     const w = wake
     wake = null
     w?.()
   }
+  /** Set once the client reads from the sink instead of from memory. */
+  let spill: Readable | null = null
+  let stall: NodeJS.Timeout | null = null
+  const clearStall = () => {
+    if (stall) clearTimeout(stall)
+    stall = null
+  }
+  const tooSlow = () => {
+    opts.log?.warn('client too slow for a shared fill: disconnecting it', { digest: opts.digest })
+    client.destroy(timeoutError('client did not read for the fill timeout'))
+  }
   const client = new Readable({
     highWaterMark: MiB,
-    read: poke,
+    read: () => {
+      clearStall()
+      spill?.resume()
+      poke()
+    },
     destroy: (err, cb) => {
       clientGone = true
+      clearStall()
+      spill?.destroy()
       poke()
+      letGo()
       cb(err)
     },
   })
 
+  /** Hands the client over to the sink's copy from `from` on; false if the sink cannot. */
+  const startSpill = (from: number): boolean => {
+    const tail = opts.sink.tail?.(from) ?? null
+    if (!tail) return false
+    spill = tail
+    tail.on('data', (chunk: Buffer) => {
+      if (clientGone) return
+      opts.onClientBytes?.(chunk.length)
+      if (!client.push(chunk)) {
+        tail.pause()
+        if (timed && !stall) stall = setTimeout(tooSlow, opts.idleTimeout)
+      }
+    })
+    tail.once('end', () => {
+      if (!clientGone) client.push(null)
+    })
+    tail.once('error', (err) => {
+      if (!clientGone) client.destroy(err)
+    })
+    opts.log?.debug('slow client reads the fill back from disk', { digest: opts.digest, from })
+    return true
+  }
+
   /** Resolves when the client wants more or is gone; cuts it loose if it stalls. */
   const clientDrained = () =>
     new Promise<void>((resolve) => {
-      const timer = timed
-        ? setTimeout(() => {
-            opts.log?.warn('client too slow for a shared fill: disconnecting it', { digest: opts.digest })
-            client.destroy(timeoutError('client did not read for the fill timeout'))
-          }, opts.idleTimeout)
-        : null
+      const timer = timed ? setTimeout(tooSlow, opts.idleTimeout) : null
       wake = () => {
         if (timer) clearTimeout(timer)
         resolve()
@@ -91,10 +160,33 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
     const it = upstream[Symbol.asyncIterator]()
     let received = 0
     let held: Buffer | null = null
-    let caching = true
     const send = (chunk: Buffer) => {
       opts.onClientBytes?.(chunk.length)
       client.push(chunk)
+    }
+    // Disk writes go in batches of WRITE_BATCH (not one per socket read) and
+    // overlap the next upstream reads, one write in flight at a time: the
+    // disk still paces the upstream, but no longer a round trip per 64 KiB.
+    let batch: Buffer[] = []
+    let batched = 0
+    let writing: Promise<void> | null = null
+    const stopCaching = (err: Error) => {
+      if (!caching) return
+      caching = false
+      opts.sink.abort(err)
+      letGo()
+      opts.log?.warn('cache write failed: serving this blob uncached', {
+        digest: opts.digest,
+        code: (err as NodeJS.ErrnoException).code ?? String(err),
+      })
+    }
+    const writeBatch = async () => {
+      if (writing) await writing
+      if (!caching || batched === 0) return
+      const data = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batched)
+      batch = []
+      batched = 0
+      writing = opts.sink.write(data).catch(stopCaching)
     }
     try {
       for (;;) {
@@ -111,24 +203,25 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
         if (opts.size !== undefined && received > opts.size) {
           throw integrityError({ expected: opts.digest, found: 'sha256:?', expectedSize: opts.size, foundSize: received })
         }
-        if (!clientGone) {
+        if (!clientGone && !spill) {
           if (held) send(held)
           held = chunk
         }
         if (caching) {
-          try {
-            await opts.sink.write(chunk)
-          } catch (err) {
-            caching = false
-            opts.sink.abort(err as Error)
-            opts.log?.warn('cache write failed: serving this blob uncached', {
-              digest: opts.digest,
-              code: (err as NodeJS.ErrnoException).code ?? String(err),
-            })
-          }
+          batch.push(chunk)
+          batched += chunk.length
+          if (batched >= WRITE_BATCH) await writeBatch()
         }
-        if (!clientGone && client.readableLength > clientBuffer) await clientDrained()
+        if (!clientGone && !spill && client.readableLength > clientBuffer) {
+          // The client continues from the first byte it was not handed, read
+          // back from the sink as the writes land.
+          const handed = received - (held?.length ?? 0)
+          if (caching && opts.size !== undefined && startSpill(handed)) held = null
+          else await clientDrained()
+        }
       }
+      await writeBatch()
+      if (writing) await writing
       const found = `${parsed.algorithm}:${hash.digest('hex')}`
       if (found !== opts.digest || (opts.size !== undefined && received !== opts.size)) {
         throw integrityError({ expected: opts.digest, found, expectedSize: opts.size, foundSize: received })
@@ -139,12 +232,15 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
           opts.log?.warn('cache commit failed: served uncached', { digest: opts.digest, code: err.code ?? String(err) })
         })
       }
-      if (!clientGone) {
+      if (!clientGone && !spill) {
         if (held) send(held)
         client.push(null)
       }
     } catch (err) {
-      if (caching) opts.sink.abort(err as Error)
+      if (caching) {
+        caching = false // a write still in flight fails quietly
+        opts.sink.abort(err as Error)
+      }
       upstream.destroy()
       if (!clientGone) client.destroy(err as Error)
     }

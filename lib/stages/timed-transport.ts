@@ -7,9 +7,17 @@ import { UpstreamError } from '../errors.js'
 import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
 import type { Transport } from './redirect.js'
 
+/**
+ * Distinct host labels kept; later hosts are counted as `other`. Upstreams
+ * and their CDNs are a handful; an upstream redirecting to a new host name
+ * on every request must not grow /metrics (and memory) without end.
+ */
+export const MAX_HOST_LABELS = 64
+
 export class TimedTransport implements Transport {
   private readonly duration: ReturnType<Metrics['histogram']>
   private readonly failures: ReturnType<Metrics['counter']>
+  private readonly hosts = new Set<string>()
 
   constructor(
     readonly inner: Transport & { close?(): void; setUpstreams?(urls: string[]): void },
@@ -24,7 +32,7 @@ export class TimedTransport implements Transport {
 
   async request(req: UpstreamRequest): Promise<UpstreamResponse> {
     const started = process.hrtime.bigint()
-    const host = req.url.host
+    const host = this.hostLabel(req.url.host)
     try {
       const res = await this.inner.request(req)
       const seconds = Number(process.hrtime.bigint() - started) / 1e9
@@ -39,6 +47,13 @@ export class TimedTransport implements Transport {
   /** A reloaded registry map: the client's egress policy trusts these origins (when it has one). */
   setUpstreams(urls: string[]): void {
     this.inner.setUpstreams?.(urls)
+  }
+
+  private hostLabel(host: string): string {
+    if (this.hosts.has(host)) return host
+    if (this.hosts.size >= MAX_HOST_LABELS) return 'other'
+    this.hosts.add(host)
+    return host
   }
 
   /** Closes the wrapped client (proxy shutdown). */

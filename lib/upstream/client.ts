@@ -10,7 +10,8 @@
 // (RFC 9112 §9.3.1 allows retrying idempotent requests).
 
 import { UpstreamError } from '../errors.js'
-import { dial } from './dial.js'
+import { dial, type DialOptions } from './dial.js'
+import { EgressPolicy } from './egress.js'
 import { Pool } from './pool.js'
 import { requestHead } from './request-head.js'
 import { routeFor, type Route } from './route.js'
@@ -29,10 +30,16 @@ export function defaultClientOptions(): UpstreamClientOptions {
 export class UpstreamClient {
   private readonly opts: UpstreamClientOptions
   private readonly pools = new Map<string, Pool>()
+  private readonly dialOpts: DialOptions
   private closed = false
 
   constructor(opts: UpstreamClientOptions) {
     this.opts = opts
+    this.dialOpts = {
+      connectTimeout: opts.connectTimeout,
+      tls: opts.tls,
+      egress: opts.egress ? new EgressPolicy(opts.egress) : undefined,
+    }
   }
 
   async request(req: UpstreamRequest): Promise<UpstreamResponse> {
@@ -40,6 +47,10 @@ export class UpstreamClient {
     const route = routeFor(req.url, this.opts.proxy)
     const head = requestHead(req, route)
     if (this.closed) throw new UpstreamError('connect', route.origin, 'upstream client is closed')
+    const max = this.opts.maxInflight ?? 0
+    if (max > 0 && this.inflight() >= max) {
+      throw new UpstreamError('overload', route.origin, `${max} upstream requests in flight: try again shortly`)
+    }
     const exchange: ExchangeOptions = {
       method: req.method,
       url: req.url,
@@ -65,6 +76,27 @@ export class UpstreamClient {
     this.pools.clear()
   }
 
+  /**
+   * The configured upstreams changed (registry map reloaded): the egress
+   * guard trusts these origins from now on. Idle sockets are closed, so none
+   * opened under the old rules is reused.
+   */
+  setUpstreams(urls: string[]): void {
+    this.dialOpts.egress?.setUpstreams(urls)
+    this.closeIdle()
+  }
+
+  /** Destroys idle keep-alive sockets (busy ones are untouched); the client stays usable. */
+  closeIdle(): void {
+    for (const pool of this.pools.values()) pool.closeIdle()
+  }
+
+  /** Requests holding a socket (busy or dialling) or queued for one. */
+  inflight(): number {
+    const s = this.stats()
+    return s.open - s.idle + s.queued
+  }
+
   stats(): { open: number; idle: number; queued: number } {
     const total = { open: 0, idle: 0, queued: 0 }
     for (const pool of this.pools.values()) {
@@ -83,7 +115,7 @@ export class UpstreamClient {
         origin: route.origin,
         max: this.opts.maxSocketsPerOrigin,
         keepAlive: KEEP_ALIVE_MS,
-        dial: (signal) => dial(route, this.opts, signal),
+        dial: (signal) => dial(route, this.dialOpts, signal),
         onEmpty: () => {
           if (this.pools.get(route.key) === created) this.pools.delete(route.key)
         },

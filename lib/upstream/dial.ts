@@ -5,17 +5,22 @@
 //   TCP to the proxy, or CONNECT  → 'proxy'
 //   TLS handshake                 → 'tls'
 //   out of time                   → 'timeout'
+//   target refused by egress.ts   → 'denied' (before any packet is sent to it)
 //   aborted                       → the signal's reason
 
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
 import net from 'node:net'
 import tls from 'node:tls'
 import { UpstreamError, type UpstreamFailure } from '../errors.js'
+import { EgressDenied, type EgressPolicy } from './egress.js'
 import { openTunnel } from './tunnel.js'
 import type { Route } from './route.js'
 
 export interface DialOptions {
   connectTimeout: number
   tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean }
+  /** Where connections may go (SSRF guard); absent: anywhere. */
+  egress?: EgressPolicy | undefined
 }
 
 export async function dial(route: Route, opts: DialOptions, signal?: AbortSignal): Promise<net.Socket> {
@@ -34,12 +39,24 @@ export async function dial(route: Route, opts: DialOptions, signal?: AbortSignal
   signal?.addEventListener('abort', onAbort, { once: true })
   const step = <T>(p: Promise<T>): Promise<T> => Promise.race([p, stopped])
   try {
+    // A configured upstream goes anywhere (and teaches the policy its
+    // address); anything else is checked: IP literals and proxied targets
+    // here, resolved names in the lookup, before a packet is sent.
+    const guard = opts.egress !== undefined && !opts.egress.trusted(route.origin) ? opts.egress : undefined
+    const target = route.target
+    const literal = net.isIP(target.host) !== 0
+    if (guard !== undefined && (route.proxy !== undefined || literal)) {
+      const why = route.proxy !== undefined ? guard.checkName(target.host, target.port) : guard.check(target.host, target.port, target.host)
+      if (why !== null) throw new UpstreamError('denied', route.origin, new EgressDenied(target.host, why).message)
+    }
     const first = route.proxy ?? route.target
-    const tcp = net.connect({ host: first.host, port: first.port })
+    const lookup = guard !== undefined && route.proxy === undefined && !literal ? guardedLookup(guard, target.port) : undefined
+    const tcp = net.connect({ host: first.host, port: first.port, ...(lookup ? { lookup } : {}) })
     opened.push(tcp)
     tcp.setNoDelay(true)
     const tcpKind: UpstreamFailure = route.proxy === undefined ? 'connect' : 'proxy'
     await step(settled(tcp, 'connect', tcpKind, route, `${first.host}:${first.port}`))
+    if (guard === undefined && route.proxy === undefined) opts.egress?.learn(tcp.remoteAddress)
     if (route.kind === 'tunnel') await step(openTunnel(tcp, route))
     if (!route.secure) return tcp
     const secure = tls.connect({
@@ -82,6 +99,7 @@ function settled(
     }
     const onError = (err: Error): void => {
       off()
+      if (err instanceof EgressDenied) return reject(new UpstreamError('denied', route.origin, err.message, err))
       reject(new UpstreamError(kind, route.origin, `${where}: ${err.message}`, err))
     }
     const onClose = (): void => {
@@ -92,4 +110,25 @@ function settled(
     socket.on('error', onError)
     socket.on('close', onClose)
   })
+}
+
+/**
+ * dns.lookup, keeping only the addresses the egress policy allows for this
+ * host; none left is an EgressDenied error on the socket.
+ */
+function guardedLookup(guard: EgressPolicy, port: number): net.LookupFunction {
+  return ((hostname: string, options: { all?: boolean }, cb: (...args: unknown[]) => void) => {
+    dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
+      if (err) return cb(err)
+      let why = 'no address'
+      const allowed = addresses.filter((a) => {
+        const reason = guard.check(hostname, port, a.address)
+        if (reason !== null) why = reason
+        return reason === null
+      })
+      if (allowed.length === 0) return cb(new EgressDenied(hostname, why))
+      if (options.all) return cb(null, allowed)
+      cb(null, allowed[0]!.address, allowed[0]!.family)
+    })
+  }) as unknown as net.LookupFunction
 }

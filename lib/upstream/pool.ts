@@ -99,6 +99,11 @@ export class Pool {
     for (const conn of [...this.idle]) conn.kill()
   }
 
+  /** Destroys the idle sockets only. */
+  closeIdle(): void {
+    for (const conn of [...this.idle]) conn.kill()
+  }
+
   private connect(signal: AbortSignal | undefined): Promise<Lease> {
     this.open++
     return this.opts.dial(signal).then(

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream'
+import type { EgressOptions } from './egress.js'
 
 /** Lowercase header names; repeated headers (WWW-Authenticate) become arrays. */
 export type HeaderMap = Record<string, string | string[]>
@@ -43,6 +44,14 @@ export interface UpstreamClientOptions {
   proxy?: ProxyEnv
   /** Extra CA certificates or rejectUnauthorized=false, for tests with TLS upstreams. */
   tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean }
+  /** Where connections may go besides the configured upstreams (lib/upstream/egress.ts); absent: anywhere. */
+  egress?: EgressOptions
+  /**
+   * Bound on requests in flight across all origins (holding or waiting for a
+   * socket); beyond it requests fail at once with UpstreamError('overload').
+   * 0 or absent: unbounded.
+   */
+  maxInflight?: number
 }
 
 export interface ProxyEnv {

@@ -1,6 +1,6 @@
-// The verify-on-serve hasher: a worker thread hashes shared-memory chunks; it
-// agrees with inline hashing, falls back to inline when it cannot run, and a
-// worker that dies fails the digest rather than passing it.
+// The verify-on-serve hasher: a worker thread hashes chunks copied into a
+// shared ring; it agrees with inline hashing, falls back to inline when it
+// cannot run, and a worker that dies fails the digest rather than passing it.
 import { createHash, randomBytes } from 'node:crypto'
 import t from 'tap'
 import { HashWorkerPool, inlineHasher, type Hasher } from '../../lib/stages/hash-worker.js'
@@ -28,7 +28,7 @@ t.test('worker (shared memory), worker (copy) and inline agree', async (t) => {
   await copying.warm()
   const results = await Promise.all([feed(shared.create()), feed(shared.create()), feed(copying.create()), feed(inlineHasher())])
   t.same(results, [expected, expected, expected, expected])
-  t.ok(shared.create().alloc(8).buffer instanceof SharedArrayBuffer, 'reads land in shared memory')
+  t.notOk(shared.create().alloc(8).buffer instanceof SharedArrayBuffer, 'no shared buffer per chunk: chunks are copied into the worker ring')
   await shared.close()
   await copying.close()
 })
@@ -51,4 +51,32 @@ t.test('a worker that dies fails its digests; the pool carries on', async (t) =>
   await t.rejects(h.digest(), { code: 'EHASHWORKER' })
   t.equal(await pool.warm(), false, 'a closed pool starts no worker')
   t.equal(await feed(pool.create()), expected, 'a closed pool hashes inline')
+})
+
+t.test('a ring smaller than the chunks, shared by many hashers, some disposed mid-way', async (t) => {
+  const pool = new HashWorkerPool({ threads: 1, maxBacklog: 100_000 })
+  t.equal(await pool.warm(), true)
+  const sizes = [1, 4096, 65_536, 99_999, 100_000, 250_000, 777]
+  const feedOdd = async (h: Hasher, seed: number): Promise<string> => {
+    let i = seed
+    for (let off = 0; off < data.length; ) {
+      const n = Math.min(sizes[i++ % sizes.length]!, data.length - off)
+      const buf = h.alloc(n)
+      data.copy(buf, 0, off, off + n)
+      off += n
+      h.update(buf)
+      const wait = h.backlog()
+      if (wait) await wait
+    }
+    return h.digest()
+  }
+  const disposed = Array.from({ length: 3 }, () => {
+    const h = pool.create()
+    h.update(Buffer.alloc(300_000))
+    h.dispose()
+  })
+  t.equal(disposed.length, 3)
+  const results = await Promise.all(Array.from({ length: 8 }, (_, k) => feedOdd(pool.create(), k)))
+  t.same(results, Array(8).fill(expected), 'every hasher got its own bytes, in order')
+  await pool.close()
 })
