@@ -21,7 +21,7 @@ import { readFile, stat } from 'node:fs/promises'
 import { ConfigError } from '../config.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
-import { param, parseChallenges, type Challenge } from '../registry/challenge.js'
+import { bearerRealm, param, parseChallenges, type Challenge } from '../registry/challenge.js'
 import { requestFollowingRedirects, type Transport } from '../stages/redirect.js'
 import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
 
@@ -273,15 +273,8 @@ function learn(res: UpstreamResponse): { auth: HostAuth; scopes: string[] } | un
   const values = v === undefined ? [] : Array.isArray(v) ? v : [v]
   const challenges: Challenge[] = values.flatMap((x) => parseChallenges(x) ?? [])
   for (const ch of challenges) {
-    if (ch.scheme.toLowerCase() === 'bearer') {
-      const realm = param(ch, 'realm')
-      let url: URL
-      try {
-        url = new URL(realm ?? '')
-      } catch {
-        continue
-      }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') continue
+    const url = bearerRealm(ch)
+    if (url) {
       const scopes = (param(ch, 'scope') ?? '').split(' ').filter(Boolean)
       return { auth: { kind: 'bearer', realm: url, service: param(ch, 'service') }, scopes }
     }

@@ -102,3 +102,14 @@ export function param(ch: Challenge, name: string): string | undefined {
 export function withParam(ch: Challenge, name: string, value: string): Challenge {
   return { ...ch, params: ch.params.map(([k, v]) => [k, k === name ? value : v] as [string, string]) }
 }
+
+/** The realm of a Bearer challenge as an http(s) URL; null for anything else. */
+export function bearerRealm(ch: Challenge): URL | null {
+  if (ch.scheme.toLowerCase() !== 'bearer') return null
+  try {
+    const url = new URL(param(ch, 'realm') ?? '')
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url : null
+  } catch {
+    return null
+  }
+}

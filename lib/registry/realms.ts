@@ -9,7 +9,7 @@
 // that has not seen that challenge yet (restart, another worker) can ask
 // that upstream alone instead of trusting the path.
 import { LRUCache } from 'lru-cache'
-import { type Challenge, parseChallenges, param, serializeChallenge, withParam } from './challenge.js'
+import { bearerRealm, type Challenge, parseChallenges, param, serializeChallenge, withParam } from './challenge.js'
 
 export interface TokenTarget {
   upstreamKey: string
@@ -99,14 +99,8 @@ export function rewriteChallenges(
         kept.push(ch)
         continue
       }
-      const realm = param(ch, 'realm')
-      let url: URL
-      try {
-        url = new URL(realm ?? '')
-      } catch {
-        continue
-      }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') continue
+      const url = bearerRealm(ch)
+      if (!url) continue
       realms.record(upstreamKey, url)
       kept.push(withParam(ch, 'realm', proxyOrigin + tokenPathFor(upstreamKey, url)))
     }
