@@ -118,16 +118,23 @@ export class Fill extends EventEmitter implements CacheSink {
     this.#set('filling')
   }
 
-  async write(chunk: Buffer): Promise<void> {
+  async write(chunks: Buffer[]): Promise<void> {
     if (this.state !== 'filling' || !this.#mine) throw this.error ?? new Error(`fill is ${this.state}`)
     const fh = this.#mine.fh
-    let off = 0
-    while (off < chunk.length) {
-      const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, this.written + off)
-      off += bytesWritten
+    let pending = chunks
+    let at = this.written
+    while (pending.length > 0) {
+      let { bytesWritten } = await fh.writev(pending, at)
+      if (bytesWritten === 0) throw new Error('cache write made no progress')
+      at += bytesWritten
+      // A short write: drop what went out, resume inside the chunk it stopped in.
+      let i = 0
+      while (i < pending.length && bytesWritten >= pending[i]!.length) bytesWritten -= pending[i++]!.length
+      pending = pending.slice(i)
+      if (bytesWritten > 0) pending[0] = pending[0]!.subarray(bytesWritten)
     }
     if (this.state !== 'filling') throw this.error ?? new Error(`fill is ${this.state}`)
-    this.written += chunk.length
+    this.written = at
     this.emit('change')
   }
 

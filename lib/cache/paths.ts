@@ -21,6 +21,7 @@
 // tmp/ and blobs/ share one filesystem, so rename() is atomic. Only computed
 // facts are stored: no upstream headers, no request data.
 import { join } from 'node:path'
+import { parseDigest } from '../registry/grammar.js'
 
 const hex64 = /^[0-9a-f]{64}$/
 
@@ -30,9 +31,8 @@ export function isHex64(s: string): boolean {
 
 /** 'sha256:<64 hex>' → '<64 hex>'; null for any other digest (not cached). */
 export function hexOf(digest: string): string | null {
-  if (!digest.startsWith('sha256:')) return null
-  const hex = digest.slice(7)
-  return hex64.test(hex) ? hex : null
+  const parsed = parseDigest(digest)
+  return parsed?.algorithm === 'sha256' ? parsed.hex : null
 }
 
 export class CachePaths {

@@ -7,7 +7,7 @@ import type { OutgoingHttpHeaders } from 'node:http'
 import type { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { sendBlob } from '../cache/read-stream.js'
-import type { FillClaim, FillFollower } from '../cache/types.js'
+import type { ByteRange, FillClaim, FillFollower } from '../cache/types.js'
 import type { ProxyDeps, RequestContext } from '../context.js'
 import { handleManifest } from '../manifests/handler.js'
 import { digestInvalid, nameInvalid, notFound, ProxyError, rangeNotSatisfiable, unsupported } from '../errors.js'
@@ -15,7 +15,7 @@ import { parseV2Path, type V2Path, v2PathFor } from '../registry/grammar.js'
 import { parseRange } from '../registry/range.js'
 import { upstreamName } from '../registry/route.js'
 import type { Upstream } from '../registry/upstreams.js'
-import { upstreamRequestHeaders } from '../stages/headers.js'
+import { first, upstreamRequestHeaders } from '../stages/headers.js'
 import { requestFollowingRedirects } from '../stages/redirect.js'
 import { RangeSlice } from '../stages/range-slice.js'
 import { VerifyDigest } from '../stages/verify-digest.js'
@@ -101,8 +101,7 @@ function recordAccess(ctx: RequestContext, deps: ProxyDeps, t: Target, status: n
 }
 
 function contentLength(res: UpstreamResponse): number | undefined {
-  const v = res.headers['content-length']
-  const s = Array.isArray(v) ? v[0] : v
+  const s = first(res.headers, 'content-length')
   return s !== undefined && /^\d+$/.test(s) ? Number(s) : undefined
 }
 
@@ -188,10 +187,15 @@ async function sendRange(ctx: RequestContext, headers: OutgoingHttpHeaders, body
     ctx.res.writeHead(200, headers)
     return pipeline(body, ctx.res)
   }
-  headers['content-length'] = String(range.end - range.start + 1)
-  headers['content-range'] = `bytes ${range.start}-${range.end}/${size}`
-  ctx.res.writeHead(206, headers)
+  ctx.res.writeHead(206, { ...headers, ...partialHeaders(range, size!) })
   await pipeline(body, new RangeSlice(range), ctx.res)
+}
+
+function partialHeaders(range: ByteRange, size: number) {
+  return {
+    'content-length': String(range.end - range.start + 1),
+    'content-range': `bytes ${range.start}-${range.end}/${size}`,
+  }
 }
 
 function blobHeaders(digest: string, size: number) {
@@ -222,13 +226,8 @@ async function serveHit(
   }
   const stream = cache.createReadStream(digest, range ?? undefined)
   if (!(await opened(stream))) return false
-  if (range) {
-    headers['content-length'] = String(range.end - range.start + 1)
-    headers['content-range'] = `bytes ${range.start}-${range.end}/${size}`
-    ctx.res.writeHead(206, headers)
-  } else {
-    ctx.res.writeHead(200, headers)
-  }
+  if (range) ctx.res.writeHead(206, { ...headers, ...partialHeaders(range, size) })
+  else ctx.res.writeHead(200, headers)
   await sendBlob(stream, ctx.res)
   return true
 }
@@ -254,16 +253,16 @@ async function opened(stream: Readable): Promise<boolean> {
  * say so, ask the upstream with a HEAD carrying the client's credentials; a
  * refusal is thrown as the upstream's status (with the challenge rewritten).
  */
-async function authorised(ctx: RequestContext, deps: ProxyDeps, t: Target, digest: string): Promise<true> {
+async function authorised(ctx: RequestContext, deps: ProxyDeps, t: Target, digest: string): Promise<void> {
   const auth = ctx.req.headers.authorization
-  if (deps.grants.mayServe(t.upstream.key, t.name, digest, auth)) return true
+  if (deps.grants.mayServe(t.upstream.key, t.name, digest, auth)) return
   const probe = { ...t.request.headers }
   delete probe['range']
   const res = await requestFollowingRedirects(deps.transport, { ...t.request, method: 'HEAD', headers: probe }, ctx.log)
   res.body.resume()
   if (res.status === 200) {
     recordAccess(ctx, deps, t, 200)
-    return true
+    return
   }
   ctx.source = 'upstream'
   ctx.log.info('cached blob refused by upstream check', { status: res.status, digest })

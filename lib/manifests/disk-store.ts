@@ -4,6 +4,7 @@
 // its digest and size before it is returned. I/O errors other than "not
 // there" are thrown; a file that fails its check is reported as 'corrupt'.
 import { createHash, randomBytes } from 'node:crypto'
+import { isSha256Digest } from '../registry/grammar.js'
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { essence } from './media-types.js'
@@ -148,7 +149,7 @@ export async function readTag(file: string): Promise<TagRecord | null> {
   try {
     const j = JSON.parse(text) as Record<string, unknown>
     const { digest, mediaType, resolvedAt } = j
-    if (typeof digest !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(digest)) return null
+    if (typeof digest !== 'string' || !isSha256Digest(digest)) return null
     if (typeof mediaType !== 'string' || essence(mediaType) !== mediaType) return null
     const at = typeof resolvedAt === 'string' ? Date.parse(resolvedAt) : NaN
     return Number.isFinite(at) ? { digest, mediaType, resolvedAt: at } : null

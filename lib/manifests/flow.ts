@@ -4,6 +4,7 @@
 // digest, stored in the cache when it is a 200 GET of at most 4 MiB, before
 // the client's last byte).
 import type { OutgoingHttpHeaders } from 'node:http'
+import { isSha256Digest } from '../registry/grammar.js'
 import type { Transform } from 'node:stream'
 import type { ProxyDeps, RequestContext } from '../context.js'
 import { responseHeaders, sendUpstream } from '../handlers/upstream-response.js'
@@ -44,7 +45,6 @@ export interface TagRef {
   acceptKey: string
 }
 
-const sha256Re = /^sha256:[0-9a-f]{64}$/
 
 export async function requestUpstream(f: Flow, method: 'HEAD' | 'GET'): Promise<UpstreamResponse> {
   f.metrics.upstream(method)
@@ -66,7 +66,7 @@ export function isUpstreamFailureStatus(status: number): boolean {
 /** The digest an upstream 200 names: the path's for a digest request, else Docker-Content-Digest. */
 export function announcedDigest(f: Flow, res: UpstreamResponse): string | undefined {
   const d = f.t.byDigest ? f.t.reference : first(res.headers, 'docker-content-digest')?.trim()
-  return d !== undefined && sha256Re.test(d) ? d : undefined
+  return d !== undefined && isSha256Digest(d) ? d : undefined
 }
 
 /**

@@ -12,6 +12,7 @@
 // Only sha256 digests are cached. Disk operations on one key run in order;
 // put() and recordTag() say when theirs finished, and close() waits for all.
 import { constants } from 'node:fs'
+import { isSha256Digest } from '../registry/grammar.js'
 import { access, mkdir } from 'node:fs/promises'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from '../log.js'
@@ -48,7 +49,6 @@ export interface ManifestCacheOptions {
 
 /** A tag record is rewritten on disk at most this often while its digest does not change. */
 const TAG_WRITE_INTERVAL = 60_000
-const sha256Re = /^sha256:[0-9a-f]{64}$/
 
 interface TagEntry {
   record: TagRecord
@@ -101,7 +101,7 @@ export class ManifestCache {
 
   /** A verified manifest of this repository, or undefined. */
   async get(upstream: string, repo: string, digest: string): Promise<StoredManifest | undefined> {
-    if (!sha256Re.test(digest)) return undefined
+    if (!isSha256Digest(digest)) return undefined
     const key = `${upstream} ${repo} ${digest}`
     const inMemory = this.#memory.get(key)
     if (inMemory) return inMemory
@@ -142,7 +142,7 @@ export class ManifestCache {
    * is logged and the manifest stays cached in memory only).
    */
   put(upstream: string, repo: string, m: StoredManifest): Promise<void> | null {
-    if (!sha256Re.test(m.digest) || m.body.length > MAX_MANIFEST_SIZE) return null
+    if (!isSha256Digest(m.digest) || m.body.length > MAX_MANIFEST_SIZE) return null
     if (sha256Hex(m.body) !== m.digest.slice('sha256:'.length)) return null
     const key = `${upstream} ${repo} ${m.digest}`
     const known = this.#memory.get(key)
@@ -156,7 +156,7 @@ export class ManifestCache {
 
   /** The upstream said just now: this tag, asked for with this Accept, is this digest. Resolves once on disk. */
   recordTag(upstream: string, repo: string, tag: string, acceptKey: string, r: Omit<TagRecord, 'resolvedAt'>): Promise<void> {
-    if (!sha256Re.test(r.digest)) return Promise.resolve()
+    if (!isSha256Digest(r.digest)) return Promise.resolve()
     const key = `${upstream} ${repo} ${tag} ${acceptKey}`
     const now = Date.now()
     const prev = this.#tags.get(key)

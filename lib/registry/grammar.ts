@@ -5,7 +5,14 @@
 const component = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*'
 const nameRe = new RegExp(`^${component}(?:/${component})*$`)
 const tagRe = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/
-const digestRe = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/
+const digestHex = { sha256: /^[a-f0-9]{64}$/, sha512: /^[a-f0-9]{128}$/ } as const
+
+export type DigestAlgorithm = keyof typeof digestHex
+
+export interface ParsedDigest {
+  algorithm: DigestAlgorithm
+  hex: string
+}
 
 /** Names longer than this are refused (distribution's own limit is 255). */
 export const MAX_NAME_LENGTH = 255
@@ -16,8 +23,22 @@ export function isName(s: string): boolean {
 export function isTag(s: string): boolean {
   return tagRe.test(s)
 }
+/** 'sha256:<64 hex>' or 'sha512:<128 hex>' → its parts; null for anything else. */
+export function parseDigest(digest: string): ParsedDigest | null {
+  const colon = digest.indexOf(':')
+  const algorithm = digest.slice(0, colon)
+  if (algorithm !== 'sha256' && algorithm !== 'sha512') return null
+  const hex = digest.slice(colon + 1)
+  return digestHex[algorithm].test(hex) ? { algorithm, hex } : null
+}
+
 export function isDigest(s: string): boolean {
-  return digestRe.test(s)
+  return parseDigest(s) !== null
+}
+
+/** What the caches key on: sha256 digests only. */
+export function isSha256Digest(s: string): boolean {
+  return parseDigest(s)?.algorithm === 'sha256'
 }
 
 export type V2Kind = 'base' | 'manifests' | 'blobs' | 'tags' | 'referrers'

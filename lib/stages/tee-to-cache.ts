@@ -29,8 +29,8 @@ import type { Logger } from '../log.js'
 import { integrityError, parseDigest } from './verify-digest.js'
 
 export interface CacheSink {
-  /** Appends a chunk; rejects on a disk error (caching stops, serving does not). */
-  write(chunk: Buffer): Promise<void>
+  /** Appends chunks in order; rejects on a disk error (caching stops, serving does not). */
+  write(chunks: Buffer[]): Promise<void>
   /** Every byte matched: make it visible. Cleans up after itself if it rejects. */
   commit(): Promise<void>
   /** The fill will not be committed: remove what was written. */
@@ -183,17 +183,27 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
     const writeBatch = async () => {
       if (writing) await writing
       if (!caching || batched === 0) return
-      const data = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batched)
+      // One writev of the socket's own buffers: no concatenating copy.
+      const data = batch
       batch = []
       batched = 0
       writing = opts.sink.write(data).catch(stopCaching)
     }
+    // One idle timer, re-armed per upstream read, rather than a new timer per
+    // chunk. It only counts time spent waiting for the upstream: waits for
+    // the disk or the client have bounds of their own.
+    let awaitingUpstream = false
+    const idle = timed
+      ? setTimeout(() => {
+          if (awaitingUpstream) upstream.destroy(timeoutError(`no upstream data for ${opts.idleTimeout} ms`))
+        }, opts.idleTimeout)
+      : null
     try {
       for (;;) {
-        const timer = timed
-          ? setTimeout(() => upstream.destroy(timeoutError(`no upstream data for ${opts.idleTimeout} ms`)), opts.idleTimeout)
-          : null
-        const next = await it.next().finally(() => timer && clearTimeout(timer))
+        awaitingUpstream = true
+        idle?.refresh()
+        const next = await it.next()
+        awaitingUpstream = false
         if (next.done) break
         const value = next.value as Buffer | string
         const chunk = typeof value === 'string' ? Buffer.from(value) : value
@@ -243,6 +253,8 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
       }
       upstream.destroy()
       if (!clientGone) client.destroy(err as Error)
+    } finally {
+      if (idle) clearTimeout(idle)
     }
   }
   void run()

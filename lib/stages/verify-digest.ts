@@ -8,28 +8,9 @@
 // `code: 'EINTEGRITY'` with `expected` and `found`.
 import { createHash, type Hash } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
+import { parseDigest, type DigestAlgorithm } from '../registry/grammar.js'
 
-export type DigestAlgorithm = 'sha256' | 'sha512'
-
-export interface ParsedDigest {
-  algorithm: DigestAlgorithm
-  hex: string
-}
-
-const digestGrammar: Record<DigestAlgorithm, RegExp> = {
-  sha256: /^[0-9a-f]{64}$/,
-  sha512: /^[0-9a-f]{128}$/,
-}
-
-/** 'sha256:<64 hex>' (or sha512) → its parts; null for anything else. */
-export function parseDigest(digest: string): ParsedDigest | null {
-  const colon = digest.indexOf(':')
-  if (colon < 0) return null
-  const algorithm = digest.slice(0, colon)
-  const hex = digest.slice(colon + 1)
-  if (algorithm !== 'sha256' && algorithm !== 'sha512') return null
-  return digestGrammar[algorithm].test(hex) ? { algorithm, hex } : null
-}
+export { parseDigest, type DigestAlgorithm, type ParsedDigest } from '../registry/grammar.js'
 
 export interface IntegrityError extends Error {
   code: 'EINTEGRITY'
