@@ -13,6 +13,7 @@ import { RealmRegistry } from './registry/realms.js'
 import { Router } from './registry/route.js'
 import { UpstreamSet } from './registry/upstreams.js'
 import { createProxyServer } from './server.js'
+import { HashWorkerPool } from './stages/hash-worker.js'
 import { TimedTransport } from './stages/timed-transport.js'
 import { UpstreamClient } from './upstream/client.js'
 import type { UpstreamClientOptions } from './upstream/types.js'
@@ -78,6 +79,9 @@ export function effectiveMap(cfg: Pick<ProxyConfig, 'registryMap' | 'defaultRegi
 export async function buildDeps(cfg: ProxyConfig): Promise<ProxyDeps> {
   const upstreams = new UpstreamSet(effectiveMap(cfg), { dockerHubKeys: cfg.dockerHubKeys })
   const metrics = new Metrics()
+  // One set of SHA-256 threads for fills, uncached blobs and verify-on-serve.
+  const hashing = new HashWorkerPool()
+  void hashing.warm()
   const cache = cfg.cacheDir
     ? await BlobCache.open({
         dir: cfg.cacheDir,
@@ -86,6 +90,7 @@ export async function buildDeps(cfg: ProxyConfig): Promise<ProxyDeps> {
         fillTimeout: cfg.fillTimeout,
         log: cfg.log.child({ component: 'cache' }),
         metrics,
+        hashing,
       })
     : undefined
   const manifests = cfg.cacheDir
@@ -108,6 +113,7 @@ export async function buildDeps(cfg: ProxyConfig): Promise<ProxyDeps> {
       : undefined,
     cache,
     manifests,
+    hashing,
     grants: new AccessGrants({ ttl: cfg.grantTtl }),
     metrics,
     log: cfg.log,
@@ -137,6 +143,7 @@ export async function startProxy(cfg: ProxyConfig, listen: { host?: string; port
     })
   } catch (err) {
     await deps.cache?.close()
+    await deps.hashing.close()
     ;(deps.transport as UpstreamClient).close()
     throw err
   }
@@ -157,6 +164,7 @@ export async function startProxy(cfg: ProxyConfig, listen: { host?: string; port
       await closed
       clearTimeout(timer)
       await deps.cache?.close()
+      await deps.hashing.close()
       await deps.manifests?.close()
       ;(deps.transport as UpstreamClient).close()
     },

@@ -18,7 +18,7 @@ import { constants } from 'node:fs'
 import { access, mkdir, stat, unlink } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import type { Logger } from '../log.js'
-import { HashWorkerPool, inlineHasher } from '../stages/hash-worker.js'
+import { HashWorkerPool } from '../stages/hash-worker.js'
 import type { IntegrityError } from '../stages/verify-digest.js'
 import { BlobIndex } from './blob-index.js'
 import { CacheMetrics } from './cache-metrics.js'
@@ -32,7 +32,6 @@ import type { BlobCacheOptions, BlobCacheStats, ByteRange, FillClaim, FillFollow
 import { writerClaim } from './writer-claim.js'
 
 const POLL_MS = 25
-const INLINE_HASH_MAX = 1024 * 1024
 const DEFAULT_FILL_TIMEOUT = 5 * 60_000
 
 function errCode(err: unknown): string {
@@ -44,7 +43,9 @@ export class BlobCache {
   readonly #log: Logger
   readonly #paths: CachePaths
   readonly #index: BlobIndex
-  readonly #pool = new HashWorkerPool()
+  readonly #pool: HashWorkerPool
+  /** The pool was made here (not passed in), so close() stops it. */
+  readonly #ownPool: boolean
   /** Fills of this process by digest hex, until they settle. */
   readonly #inflight = new Map<string, Fill>()
   /** Every fill whose file operations may still be running (for close()). */
@@ -68,6 +69,8 @@ export class BlobCache {
 
   private constructor(opts: BlobCacheOptions) {
     this.#opts = opts
+    this.#pool = opts.hashing ?? new HashWorkerPool()
+    this.#ownPool = !opts.hashing
     this.#log = opts.log.child({ component: 'cache' })
     this.#paths = new CachePaths(opts.dir)
     this.#index = new BlobIndex({
@@ -173,19 +176,12 @@ export class BlobCache {
         return opened
       },
       range,
-      verify: !range && hex && this.#opts.verifyOnServe ? { hex, hasher: () => this.#hasherFor(expected?.size) } : undefined,
+      verify: !range && hex && this.#opts.verifyOnServe ? { hex, hasher: () => this.#pool.create(expected?.size) } : undefined,
       onMismatch: (err) => hex && this.#corrupt(hex, ino, err),
       onBytes: (n) => this.#metrics.served('cache', n),
     })
   }
 
-  /**
-   * Blobs up to 1 MiB are hashed inline: the worker round trip for their
-   * digest costs more than hashing them (16 KiB hits: ~15% more CPU each).
-   */
-  #hasherFor(size: number | undefined) {
-    return size !== undefined && size <= INLINE_HASH_MAX ? inlineHasher() : this.#pool.create()
-  }
 
   /**
    * A miss: decides who fetches. 'writer' fetches upstream and hands the body
@@ -252,6 +248,7 @@ export class BlobCache {
           fillTimeout: this.#fillTimeout,
           accepts: (size) => !this.#closed && (size === undefined || this.#index.fits(size)),
           onClientBytes: (n) => this.#metrics.served('upstream', n),
+          hasher: (size) => this.#pool.create(size),
           log: this.#log,
         })
       case 'committed': // by another process, behind our index's back
@@ -311,6 +308,6 @@ export class BlobCache {
     const fills = [...this.#fills]
     for (const f of fills) f.abort(new Error('cache closed'))
     await Promise.all(fills.map((f) => f.settled()))
-    await this.#pool.close()
+    if (this.#ownPool) await this.#pool.close()
   }
 }

@@ -57,6 +57,8 @@ export class BlobReadStream extends Readable {
   #pumping = false
   #wanted = false
   #cancelWait: (() => Promise<void>) | null = null
+  /** The read of the chunk at #pos, issued ahead of need. */
+  #ahead: Promise<Buffer> | null = null
   /** Buffers the consumer handed back (see recycle()), for the next reads. */
   readonly #free: Buffer[] = []
 
@@ -107,25 +109,28 @@ export class BlobReadStream extends Readable {
         return
       }
       while (!this.destroyed) {
-        const available = growth ? Math.min(growth.available(), this.#end) : this.#end
-        if (available <= this.#pos) {
-          const failed = growth?.failure()
-          if (failed) throw failed
-          await new Promise<void>((resolve) => {
-            this.#cancelWait = growth!.wait(resolve)
-          })
-          this.#cancelWait = null
-          continue
+        let read = this.#ahead
+        this.#ahead = null
+        if (read === null) {
+          const available = growth ? Math.min(growth.available(), this.#end) : this.#end
+          if (available <= this.#pos) {
+            const failed = growth?.failure()
+            if (failed) throw failed
+            await new Promise<void>((resolve) => {
+              this.#cancelWait = growth!.wait(resolve)
+            })
+            this.#cancelWait = null
+            continue
+          }
+          read = this.#readAt(fh, this.#pos, available)
         }
-        const len = Math.min(this.#chunkSize, available - this.#pos)
-        // A recycled buffer is free: its socket write completed, and the
-        // hasher copied it before the backlog wait that preceded this read.
-        const buf = this.#free.pop() ?? (this.#hasher ? this.#hasher.alloc(len) : Buffer.allocUnsafeSlow(len))
-        const { bytesRead } = await fh.read(buf, 0, len, this.#pos)
+        const chunk = await read
         if (this.destroyed) return
-        if (bytesRead === 0) throw this.#mismatch(`truncated at ${this.#pos} of ${this.#end} bytes`)
-        const chunk = bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)
-        this.#pos += bytesRead
+        this.#pos += chunk.length
+        // One read ahead (complete files only: a growing one is read as the
+        // fill allows): the next chunk comes off the disk on the thread pool
+        // while this one is hashed and written to the socket.
+        if (!growth && this.#pos < this.#end) this.#ahead = this.#readAt(fh, this.#pos, this.#end)
         this.#hasher?.update(chunk)
         const last = this.#pos >= this.#end
         if (last) await this.#verify() // the held-back final chunk
@@ -146,6 +151,20 @@ export class BlobReadStream extends Readable {
     } finally {
       this.#pumping = false
     }
+  }
+
+  /** Reads the chunk at `at` (up to `limit`); a read of nothing is a truncated file. */
+  #readAt(fh: HandleRef['fh'], at: number, limit: number): Promise<Buffer> {
+    const len = Math.min(this.#chunkSize, limit - at)
+    // A recycled buffer is free: its socket write completed, and the
+    // hasher copied it before the backlog wait that preceded this read.
+    const buf = this.#free.pop() ?? (this.#hasher ? this.#hasher.alloc(len) : Buffer.allocUnsafeSlow(len))
+    const p = fh.read(buf, 0, len, at).then(({ bytesRead }) => {
+      if (bytesRead === 0) throw this.#mismatch(`truncated at ${at} of ${this.#end} bytes`)
+      return bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)
+    })
+    p.catch(() => {}) // awaited by #pump, or moot once the stream is destroyed
+    return p
   }
 
   /**
@@ -182,7 +201,10 @@ export class BlobReadStream extends Readable {
     this.#cancelWait = null
     const handle = this.#handle
     this.#handle = null
-    Promise.resolve(cancel?.())
+    const ahead = this.#ahead
+    this.#ahead = null
+    // The file is closed only once no read of ours is still running on it.
+    Promise.all([cancel?.(), ahead?.catch(() => {})])
       .then(() => handle?.release())
       .then(
         () => cb(err),

@@ -2,6 +2,7 @@
 import type { Readable } from 'node:stream'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
+import type { HashWorkerPool } from '../stages/hash-worker.js'
 
 export interface BlobCacheOptions {
   /** Root of the store (created if missing). */
@@ -14,6 +15,8 @@ export interface BlobCacheOptions {
   fillTimeout: number
   log: Logger
   metrics: Metrics
+  /** SHA-256 threads shared with the rest of the proxy; without it the cache starts (and stops) its own. */
+  hashing?: HashWorkerPool
 }
 
 export interface ByteRange {

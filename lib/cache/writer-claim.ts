@@ -7,6 +7,7 @@
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from '../log.js'
+import type { Hasher } from '../stages/hash-worker.js'
 import { teeToCache } from '../stages/tee-to-cache.js'
 import { VerifyDigest } from '../stages/verify-digest.js'
 import type { Fill } from './fill.js'
@@ -18,12 +19,14 @@ export interface WriterClaimOptions {
   /** May a blob of this size be cached (and is the cache still open)? */
   accepts: (size: number | undefined) => boolean
   onClientBytes: (n: number) => void
+  /** SHA-256 for a body of this size (a worker thread for big ones). */
+  hasher?: (size: number | undefined) => Hasher
   log: Logger
 }
 
 /** Verified pass-through for a body that will not be cached. */
-export function uncached(body: Readable, digest: string, size: number | undefined): Readable {
-  const verify = new VerifyDigest({ digest, size })
+export function uncached(body: Readable, digest: string, size: number | undefined, hasher?: Hasher): Readable {
+  const verify = new VerifyDigest({ digest, size, hasher })
   pipeline(body, verify).catch(() => {}) // errors surface on `verify`
   return verify
 }
@@ -49,13 +52,14 @@ export function writerClaim(fill: Fill, opts: WriterClaimOptions): FillClaim {
   return {
     role: 'writer',
     fill: (body, size) => {
-      if (!use()) return uncached(body, digest, size)
+      const hasher = opts.hasher?.(size)
+      if (!use()) return uncached(body, digest, size, hasher)
       if (!opts.accepts(size)) {
         fill.abort(new Error('not cacheable'))
-        return uncached(body, digest, size)
+        return uncached(body, digest, size, hasher)
       }
       fill.start(size)
-      return teeToCache(body, { digest, size, sink: fill, idleTimeout: fillTimeout, onClientBytes: opts.onClientBytes, log })
+      return teeToCache(body, { digest, size, sink: fill, idleTimeout: fillTimeout, onClientBytes: opts.onClientBytes, hasher, log })
     },
     abandon: () => {
       if (use()) fill.abort(new Error('abandoned: upstream did not answer 200'))

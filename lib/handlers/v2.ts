@@ -89,7 +89,10 @@ async function proxy(ctx: RequestContext, deps: ProxyDeps, t: Target): Promise<v
     const digest = p.digest
     // A CDN knows nothing of digests; the path told us which one it must be.
     headers['docker-content-digest'] = digest
-    if (!ctx.head) stages.push(new VerifyDigest({ digest, size: contentLength(res) }))
+    if (!ctx.head) {
+      const size = contentLength(res)
+      stages.push(new VerifyDigest({ digest, size, hasher: deps.hashing.create(size) }))
+    }
   }
   await sendUpstream(ctx, headers, res.status, res.body, stages)
 }

@@ -23,10 +23,10 @@
 // A sink write failure (disk full, EIO…) only stops caching: the client still
 // gets every byte, still verified (unless it had spilled to the disk that
 // failed: then it is cut, and retries).
-import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import type { Logger } from '../log.js'
-import { integrityError, parseDigest } from './verify-digest.js'
+import type { Hasher } from './hash-worker.js'
+import { hasherFor, integrityError, parseDigest } from './verify-digest.js'
 
 export interface CacheSink {
   /** Appends chunks in order; rejects on a disk error (caching stops, serving does not). */
@@ -57,6 +57,8 @@ export interface TeeOptions {
   clientBuffer?: number
   /** Bytes handed to the client stream (for metrics). */
   onClientBytes?: (n: number) => void
+  /** SHA-256 off the main thread (lib/stages/hash-worker.ts); default inline. Disposed of at the end. */
+  hasher?: Hasher | undefined
   log?: Logger
 }
 
@@ -69,7 +71,10 @@ function timeoutError(message: string): Error {
 
 export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
   const parsed = parseDigest(opts.digest)
-  if (!parsed) throw new TypeError(`teeToCache: unsupported digest ${JSON.stringify(opts.digest)}`)
+  if (!parsed) {
+    opts.hasher?.dispose()
+    throw new TypeError(`teeToCache: unsupported digest ${JSON.stringify(opts.digest)}`)
+  }
   const clientBuffer = opts.clientBuffer ?? 8 * MiB
   const timed = Number.isFinite(opts.idleTimeout) && opts.idleTimeout > 0
   let clientGone = false
@@ -156,7 +161,7 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
     })
 
   const run = async () => {
-    const hash = createHash(parsed.algorithm)
+    const hasher = hasherFor(parsed.algorithm, opts.hasher)
     const it = upstream[Symbol.asyncIterator]()
     let received = 0
     let held: Buffer | null = null
@@ -209,10 +214,11 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
         const chunk = typeof value === 'string' ? Buffer.from(value) : value
         if (chunk.length === 0) continue
         received += chunk.length
-        hash.update(chunk)
         if (opts.size !== undefined && received > opts.size) {
-          throw integrityError({ expected: opts.digest, found: 'sha256:?', expectedSize: opts.size, foundSize: received })
+          throw integrityError({ expected: opts.digest, found: `${parsed.algorithm}:?`, expectedSize: opts.size, foundSize: received })
         }
+        // By reference: socket chunks are never reused once read.
+        hasher.update(chunk)
         if (!clientGone && !spill) {
           if (held) send(held)
           held = chunk
@@ -229,10 +235,13 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
           if (caching && opts.size !== undefined && startSpill(handed)) held = null
           else await clientDrained()
         }
+        // A hashing thread that fell behind paces the upstream (its ring is bounded).
+        const behind = hasher.backlog()
+        if (behind) await behind
       }
       await writeBatch()
       if (writing) await writing
-      const found = `${parsed.algorithm}:${hash.digest('hex')}`
+      const found = `${parsed.algorithm}:${await hasher.digest()}`
       if (found !== opts.digest || (opts.size !== undefined && received !== opts.size)) {
         throw integrityError({ expected: opts.digest, found, expectedSize: opts.size, foundSize: received })
       }
@@ -254,6 +263,7 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
       upstream.destroy()
       if (!clientGone) client.destroy(err as Error)
     } finally {
+      hasher.dispose()
       if (idle) clearTimeout(idle)
     }
   }

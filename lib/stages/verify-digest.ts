@@ -6,8 +6,8 @@
 // a truncated response, never a complete one (OCI distribution-spec: "clients
 // SHOULD verify the digest"; we do it for them). Errors follow ssri/cacache:
 // `code: 'EINTEGRITY'` with `expected` and `found`.
-import { createHash, type Hash } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
+import { inlineHasher, type Hasher } from './hash-worker.js'
 import { parseDigest, type DigestAlgorithm } from '../registry/grammar.js'
 
 export { parseDigest, type DigestAlgorithm, type ParsedDigest } from '../registry/grammar.js'
@@ -50,12 +50,25 @@ export interface VerifyDigestOptions {
   digest: string
   /** Expected length in bytes, when known (Content-Length). */
   size?: number | undefined
+  /**
+   * SHA-256 from elsewhere (a worker thread, lib/stages/hash-worker.ts), so
+   * that hashing overlaps the sending; default inline. It is used for sha256
+   * digests only, and disposed of with the stream.
+   */
+  hasher?: Hasher | undefined
+}
+
+/** The hasher a stage uses for `algorithm`: the offered one when it computes that algorithm, else inline. */
+export function hasherFor(algorithm: DigestAlgorithm, offered: Hasher | undefined): Hasher {
+  if (offered && algorithm === 'sha256') return offered
+  offered?.dispose()
+  return inlineHasher(algorithm)
 }
 
 export class VerifyDigest extends Transform {
   readonly #expected: string
   readonly #size: number | undefined
-  readonly #hash: Hash
+  readonly #hasher: Hasher
   readonly #algorithm: DigestAlgorithm
   #held: Buffer | null = null
   #seen = 0
@@ -63,36 +76,54 @@ export class VerifyDigest extends Transform {
   constructor(opts: VerifyDigestOptions) {
     super()
     const parsed = parseDigest(opts.digest)
-    if (!parsed) throw new TypeError(`VerifyDigest: unsupported digest ${JSON.stringify(opts.digest)}`)
+    if (!parsed) {
+      opts.hasher?.dispose()
+      throw new TypeError(`VerifyDigest: unsupported digest ${JSON.stringify(opts.digest)}`)
+    }
     this.#expected = opts.digest
     this.#algorithm = parsed.algorithm
     this.#size = opts.size
-    this.#hash = createHash(parsed.algorithm)
+    this.#hasher = hasherFor(parsed.algorithm, opts.hasher)
   }
 
   override _transform(chunk: Buffer | string, encoding: BufferEncoding, cb: TransformCallback): void {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk
     if (buf.length === 0) return cb()
     this.#seen += buf.length
-    this.#hash.update(buf)
     // More bytes than announced: fail now rather than after the whole surplus.
-    if (this.#size !== undefined && this.#seen > this.#size) return cb(this.#mismatch())
+    if (this.#size !== undefined && this.#seen > this.#size) return cb(this.#mismatch(`${this.#algorithm}:?`))
+    // By reference: nobody writes to a chunk once it has been pushed on.
+    this.#hasher.update(buf)
     const previous = this.#held
     this.#held = buf
-    cb(null, previous ?? undefined)
+    // A worker that fell behind holds the stream back (its ring is bounded).
+    const behind = this.#hasher.backlog()
+    if (behind) void behind.then(() => cb(null, previous ?? undefined))
+    else cb(null, previous ?? undefined)
   }
 
   override _flush(cb: TransformCallback): void {
-    const found = `${this.#algorithm}:${this.#hash.digest('hex')}`
-    if (found !== this.#expected || (this.#size !== undefined && this.#seen !== this.#size)) {
-      return cb(this.#mismatch(found))
-    }
-    const last = this.#held
-    this.#held = null
-    cb(null, last ?? undefined)
+    this.#hasher.digest().then(
+      (hex) => {
+        const found = `${this.#algorithm}:${hex}`
+        if (found !== this.#expected || (this.#size !== undefined && this.#seen !== this.#size)) {
+          return cb(this.#mismatch(found))
+        }
+        const last = this.#held
+        this.#held = null
+        cb(null, last ?? undefined)
+      },
+      (err: Error) => cb(err),
+    )
   }
 
-  #mismatch(found = `${this.#algorithm}:${this.#hash.copy().digest('hex')}`): IntegrityError {
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.#hasher.dispose()
+    this.#held = null
+    cb(err)
+  }
+
+  #mismatch(found: string): IntegrityError {
     this.#held = null
     return integrityError({ expected: this.#expected, found, expectedSize: this.#size, foundSize: this.#seen })
   }

@@ -8,6 +8,7 @@
 
 import { HTTPParser } from 'http-parser-js'
 import { Exchange, type ExchangeHost, type ExchangeOptions, type HeadInfo } from './exchange.js'
+import { readsOf } from './read-buffers.js'
 import type { Socket } from 'node:net'
 import type { UpstreamResponse } from './types.js'
 
@@ -45,7 +46,9 @@ export class Connection implements ExchangeHost {
     parser[HTTPParser.kOnMessageComplete] = () => this.onMessageComplete()
     this.parser = parser
     socket.setNoDelay(true)
-    socket.on('data', this.onData)
+    const reads = readsOf(socket)
+    if (reads) reads.sink = this.onData
+    else socket.on('data', this.onData)
     socket.on('end', this.onEnd)
     socket.on('error', this.onError)
     socket.on('close', this.onClose)

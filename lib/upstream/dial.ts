@@ -13,6 +13,7 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { UpstreamError, type UpstreamFailure } from '../errors.js'
 import { EgressDenied, type EgressPolicy } from './egress.js'
+import { connectSized } from './read-buffers.js'
 import { openTunnel } from './tunnel.js'
 import type { Route } from './route.js'
 
@@ -51,7 +52,10 @@ export async function dial(route: Route, opts: DialOptions, signal?: AbortSignal
     }
     const first = route.proxy ?? route.target
     const lookup = guard !== undefined && route.proxy === undefined && !literal ? guardedLookup(guard, target.port) : undefined
-    const tcp = net.connect({ host: first.host, port: first.port, ...(lookup ? { lookup } : {}) })
+    const tcpOpts = { host: first.host, port: first.port, ...(lookup ? { lookup } : {}) }
+    // A socket that stays plain TCP reads in sized buffers (read-buffers.ts);
+    // a CONNECT tunnel and TLS need ordinary 'data' events.
+    const tcp = route.secure ? net.connect(tcpOpts) : connectSized(tcpOpts)
     opened.push(tcp)
     tcp.setNoDelay(true)
     const tcpKind: UpstreamFailure = route.proxy === undefined ? 'connect' : 'proxy'

@@ -1,10 +1,11 @@
 // The VerifyDigest stage: bytes pass as they come except the most recent
 // chunk, released only once SHA-256 and length matched; so a consumer never
 // sees a complete wrong body.
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import t from 'tap'
+import { HashWorkerPool } from '../../lib/stages/hash-worker.js'
 import { isDigestMismatch, parseDigest, VerifyDigest } from '../../lib/stages/verify-digest.js'
 
 const chunks = [Buffer.from('hello '), Buffer.from('blob '), Buffer.from('world')]
@@ -64,4 +65,27 @@ t.test('digest grammar', async (t) => {
   t.equal(parseDigest('sha256:' + 'a'.repeat(63)), null)
   t.notOk(isDigestMismatch(new Error('x')))
   t.notOk(isDigestMismatch('EINTEGRITY'))
+})
+
+t.test('with a worker hasher: a big body passes whole, a wrong one is cut before its end', async (t) => {
+  const pool = new HashWorkerPool({ threads: 1, maxBacklog: 1024 * 1024 })
+  t.teardown(() => pool.close())
+  t.equal(await pool.warm(), true, 'a worker came online')
+  const body = randomBytes(6 * 1024 * 1024 + 3)
+  const parts = (b: Buffer) => Array.from({ length: Math.ceil(b.length / 65536) }, (_, i) => b.subarray(i * 65536, (i + 1) * 65536))
+  const bigDigest = `sha256:${createHash('sha256').update(body).digest('hex')}`
+  const ok = new VerifyDigest({ digest: bigDigest, size: body.length, hasher: pool.create(body.length) })
+  const seen: Buffer[] = []
+  ok.on('data', (c: Buffer) => seen.push(c))
+  await pipeline(Readable.from(parts(body)), ok)
+  t.ok(Buffer.concat(seen).equals(body), 'every byte, in order, through a ring smaller than the body')
+
+  const wrong = Buffer.from(body)
+  wrong[wrong.length - 1]! ^= 1
+  const bad = new VerifyDigest({ digest: bigDigest, size: body.length, hasher: pool.create(body.length) })
+  const got: Buffer[] = []
+  bad.on('data', (c: Buffer) => got.push(c))
+  const err = await pipeline(Readable.from(parts(wrong)), bad).then(() => null, (e: unknown) => e)
+  t.ok(isDigestMismatch(err), 'the digest mismatch is the error')
+  t.ok(Buffer.concat(got).length < body.length, 'the client never had the whole wrong body')
 })
