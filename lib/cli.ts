@@ -80,6 +80,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       cacheDir: (f['cache-dir'] as string) || undefined,
       cacheMaxSize,
       verifyOnServe: f['verify-on-serve'] !== false,
+      verifyEveryServe: f['verify-every-serve'] === true,
       fillTimeout: parseDuration(f['fill-timeout'] as string, '--fill-timeout'),
       grantTtl: parseDuration(f['grant-ttl'] as string, '--grant-ttl'),
       staleIfError: parseDuration(f['stale-if-error'] as string, '--stale-if-error'),

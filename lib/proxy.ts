@@ -27,6 +27,8 @@ export interface ProxyConfig {
   /** Bytes; 0 = unbounded. */
   cacheMaxSize: number
   verifyOnServe: boolean
+  /** `--verify-every-serve`: hash even files already verified and unchanged since. */
+  verifyEveryServe?: boolean
   /** ms a fill goes on idle after its client left. */
   fillTimeout: number
   /** ms an accepted credential lets cached blobs be served without asking upstream. */
@@ -87,6 +89,7 @@ export async function buildDeps(cfg: ProxyConfig): Promise<ProxyDeps> {
         dir: cfg.cacheDir,
         maxSize: cfg.cacheMaxSize,
         verifyOnServe: cfg.verifyOnServe,
+        verifyEveryServe: cfg.verifyEveryServe ?? false,
         fillTimeout: cfg.fillTimeout,
         log: cfg.log.child({ component: 'cache' }),
         metrics,

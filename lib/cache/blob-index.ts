@@ -8,6 +8,8 @@ export interface IndexEntry {
   size: number
   /** Inode of the committed file: an eviction deletes only that file. */
   ino: number
+  /** The stamp (open-blob.ts) of the file as this process last verified it whole. */
+  verified?: string
 }
 
 export interface BlobIndexOptions {
@@ -59,6 +61,7 @@ export class BlobIndex {
     if (!this.fits(size)) return false
     const known = this.#lru.get(hex) // same digest, same bytes: touch it
     if (known) {
+      if (known.ino !== ino) delete known.verified
       known.ino = ino
       return true
     }

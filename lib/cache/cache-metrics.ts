@@ -19,6 +19,7 @@ export class CacheMetrics {
   readonly #misses
   readonly #served
   readonly #evictions
+  readonly #verifySkipped
 
   constructor(m: Metrics, gauges: Gauges) {
     this.#hits = m.counter('crproxy_cache_hits_total', 'Blob requests answered from the cache')
@@ -27,6 +28,10 @@ export class CacheMetrics {
     this.#evictions = m.counter(
       'crproxy_cache_evictions_total',
       'Blob files the cache deleted (LRU capacity or failed verification)',
+    )
+    this.#verifySkipped = m.counter(
+      'crproxy_cache_verify_skipped_total',
+      'Cached blobs served without hashing again: verified whole by this process and unchanged on disk since',
     )
     m.collected('crproxy_cache_bytes', 'Bytes of committed blobs in the cache index', gauges.bytes)
     m.collected('crproxy_cache_blobs', 'Committed blobs in the cache index', gauges.blobs)
@@ -47,6 +52,10 @@ export class CacheMetrics {
     if (source === 'cache') this.counts.bytesFromCache += n
     else this.counts.bytesFromUpstream += n
     this.#served.inc({ source }, n)
+  }
+
+  verifySkipped(): void {
+    this.#verifySkipped.inc()
   }
 
   evicted(): void {

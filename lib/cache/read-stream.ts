@@ -3,7 +3,7 @@
 // verified: every byte sent is hashed, and the final chunk is sent only after
 // the digest matched, so a client never receives a complete wrong blob. The
 // reader knows the blob's size up front, so it holds back only that last
-// chunk. Reads are 256 KiB (see CHUNK).
+// chunk. Reads are 256 KiB unless the caller sizes them (see CHUNK).
 import type { ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import type { Hasher } from '../stages/hash-worker.js'
@@ -27,16 +27,19 @@ export interface OpenedBlob {
   handle: HandleRef
   /** The blob's full length. */
   size: number
+  /** This exact file was verified whole before: no need to hash it again. */
+  trusted?: boolean
 }
 
 export interface BlobReadOptions {
   open: () => Promise<OpenedBlob>
   range?: ByteRange | undefined
-  /** Verify a whole-blob read against this SHA-256 hex. */
-  verify?: { hex: string; hasher: () => Hasher } | undefined
+  /** Verify a whole-blob read against this SHA-256 hex (unless open() says the file is trusted). */
+  verify?: { hex: string; hasher: () => Hasher; onVerified?: () => void } | undefined
   /** Absent: the file is complete. */
   growth?: Growth | undefined
-  chunkSize?: number
+  /** Bytes per read: fixed, or asked before each read (the cache shares a budget among its readers). */
+  chunkSize?: number | (() => number)
   /** The digest (or length) did not match: the file is bad. */
   onMismatch?: ((err: IntegrityError) => void) | undefined
   /** Bytes handed to the consumer. */
@@ -49,7 +52,7 @@ const CHUNK = 256 * 1024
 
 export class BlobReadStream extends Readable {
   readonly #opts: BlobReadOptions
-  readonly #chunkSize: number
+  readonly #chunkSize: () => number
   #handle: HandleRef | null = null
   #hasher: Hasher | null = null
   #pos = 0
@@ -64,14 +67,16 @@ export class BlobReadStream extends Readable {
 
   constructor(opts: BlobReadOptions) {
     const chunkSize = opts.chunkSize ?? CHUNK
-    super({ highWaterMark: chunkSize })
+    // The readable buffer holds one chunk at most (of the smallest size
+    // asked for): chunks wait in the socket, not here.
+    super({ highWaterMark: typeof chunkSize === 'number' ? chunkSize : CHUNK })
     this.#opts = opts
-    this.#chunkSize = chunkSize
+    this.#chunkSize = typeof chunkSize === 'number' ? () => chunkSize : chunkSize
   }
 
   override _construct(cb: (err?: Error | null) => void): void {
     this.#opts.open().then(
-      ({ handle, size }) => {
+      ({ handle, size, trusted }) => {
         this.#handle = handle
         const range = this.#opts.range
         if (range) {
@@ -85,7 +90,7 @@ export class BlobReadStream extends Readable {
           this.#end = range.end + 1
         } else {
           this.#end = size
-          if (this.#opts.verify) this.#hasher = this.#opts.verify.hasher()
+          if (this.#opts.verify && !trusted) this.#hasher = this.#opts.verify.hasher()
         }
         cb()
       },
@@ -155,13 +160,20 @@ export class BlobReadStream extends Readable {
 
   /** Reads the chunk at `at` (up to `limit`); a read of nothing is a truncated file. */
   #readAt(fh: HandleRef['fh'], at: number, limit: number): Promise<Buffer> {
-    const len = Math.min(this.#chunkSize, limit - at)
+    const size = this.#chunkSize()
+    const len = Math.min(size, limit - at)
     // A recycled buffer is free: its socket write completed, and the
     // hasher copied it before the backlog wait that preceded this read.
-    const buf = this.#free.pop() ?? (this.#hasher ? this.#hasher.alloc(len) : Buffer.allocUnsafeSlow(len))
-    const p = fh.read(buf, 0, len, at).then(({ bytesRead }) => {
+    let buf = this.#free.pop()
+    if (buf !== undefined && buf.length !== size) {
+      this.#free.length = 0 // the size changed: let the old ones go
+      buf = undefined
+    }
+    buf ??= this.#hasher ? this.#hasher.alloc(len) : Buffer.allocUnsafeSlow(len)
+    const into = buf
+    const p = fh.read(into, 0, len, at).then(({ bytesRead }) => {
       if (bytesRead === 0) throw this.#mismatch(`truncated at ${at} of ${this.#end} bytes`)
-      return bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)
+      return bytesRead === into.length ? into : into.subarray(0, bytesRead)
     })
     p.catch(() => {}) // awaited by #pump, or moot once the stream is destroyed
     return p
@@ -173,7 +185,7 @@ export class BlobReadStream extends Readable {
    */
   recycle(chunk: Buffer): void {
     // Only whole read buffers of our own (allocUnsafeSlow: offset 0, own ArrayBuffer).
-    if (this.#free.length < 4 && chunk.byteOffset === 0 && chunk.buffer.byteLength === this.#chunkSize) {
+    if (this.#free.length < 4 && chunk.byteOffset === 0 && chunk.buffer.byteLength === chunk.length) {
       this.#free.push(Buffer.from(chunk.buffer))
     }
   }
@@ -185,6 +197,7 @@ export class BlobReadStream extends Readable {
     this.#hasher = null
     const found = await hasher.digest()
     if (found !== verify.hex) throw this.#mismatch(undefined, found)
+    verify.onVerified?.()
   }
 
   #mismatch(note?: string, found?: string): IntegrityError {

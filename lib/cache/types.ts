@@ -9,8 +9,16 @@ export interface BlobCacheOptions {
   dir: string
   /** Bytes; 0 or Infinity = unbounded. LRU eviction deletes files beyond it. */
   maxSize: number
-  /** Verify the SHA-256 of every whole-blob read on the way out. */
+  /** Verify the SHA-256 of whole-blob reads on the way out. */
   verifyOnServe: boolean
+  /**
+   * With verifyOnServe: hash every serve, even of a file this process has
+   * already verified whole and that has not changed since (default: those
+   * are served without hashing them again).
+   */
+  verifyEveryServe?: boolean
+  /** Test hook: ms a file must be unchanged before its verification is remembered (open-blob.ts RACY_MS). */
+  racyMs?: number
   /** ms a fill may go on after its first client disconnected (and overall idle bound). */
   fillTimeout: number
   log: Logger
