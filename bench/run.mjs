@@ -35,7 +35,7 @@ import { curlGet, curlParallel, wrk } from './lib/clients.mjs'
 import { makeFakeCache } from './lib/fake-cache.mjs'
 import { cpuSeconds, freePort, loadavg, memory, resetPeak, run, sampleRss, startDaemon, waitHttp } from './lib/procs.mjs'
 import { checkTargets, markdownTable, mibps, printTable, printTargets, summary } from './lib/report.mjs'
-import { cleanEnv, pushBlob, pushManifest, REGISTRY_BIN, startCrproxy, startNginx, startRegistry } from './lib/services.mjs'
+import { cleanEnv, pushBlob, pushManifest, REGISTRY_BIN, startCrproxy, startNginx, startRegistry, startRelay } from './lib/services.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const env = process.env
@@ -265,22 +265,47 @@ async function main() {
     // ------------------------------------------------------------ cold
     if (cfg.only.has('cold')) {
       log(`cold ${tag} pull × ${cfg.rounds}`)
-      const t = { direct: [], distProxy: [], crproxy: [], crproxyNoCache: [] }
+      const relay = await startRelay({ dir: work, upstream: upstream.url })
+      stops.push(() => relay.stop())
+      const t = { direct: [], relay: [], distProxy: [], crproxy: [], crproxyNoCache: [] }
+      const cpu = { crproxyNoCache: [], relay: [] }
+      // Each cache writes 256 MiB: flush the dirty pages before the next
+      // transfer, so that no system pays for the previous one's writeback.
+      const flush = () => run('sync', [])
       for (let r = 0; r < cfg.rounds; r++) {
+        await flush()
         t.direct.push((await getBig(upstream)).seconds)
+        let c0 = cpuSeconds(relay.pid())
+        t.relay.push((await getBig(relay)).seconds)
+        cpu.relay.push(cpuSeconds(relay.pid()) - c0)
         await distProxy.restart({ empty: true })
+        await flush()
         t.distProxy.push((await getBig(distProxy)).seconds)
         const cold = await crp({ name: 'crproxy-cold', cacheDir: cacheCold, empty: true })
+        await flush()
         t.crproxy.push((await getBig(cold)).seconds)
         await cold.stop()
+        await flush()
+        c0 = cpuSeconds(crNoCache.pid())
         t.crproxyNoCache.push((await getBig(crNoCache)).seconds)
+        cpu.crproxyNoCache.push(cpuSeconds(crNoCache.pid()) - c0)
       }
+      await relay.stop()
       const s = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, summary(v)]))
+      s.cpuSeconds = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, summary(v)]))
       results.scenarios.cold = s
       const sc = `cold ${tag} pull (time)`
       const m = (k) => s[k].median
       rows.push(
         { scenario: sc, system: 'direct (upstream)', value: m('direct'), unit: 's', extra: `${mibps(size, m('direct')).toFixed(0)} MiB/s` },
+        {
+          scenario: sc,
+          system: 'bare Node TCP relay (floor: no parsing, no hash)',
+          value: m('relay'),
+          unit: 's',
+          extra: `${mibps(size, m('relay')).toFixed(0)} MiB/s, ${s.cpuSeconds.relay.median.toFixed(2)} CPU-s`,
+          ratios: [{ label: 'direct', value: m('direct') / m('relay') }],
+        },
         { scenario: sc, system: 'dist-proxy (storage emptied)', value: m('distProxy'), unit: 's', extra: `${mibps(size, m('distProxy')).toFixed(0)} MiB/s` },
         {
           scenario: sc,
@@ -298,8 +323,11 @@ async function main() {
           system: 'crproxy, no cache',
           value: m('crproxyNoCache'),
           unit: 's',
-          extra: `${mibps(size, m('crproxyNoCache')).toFixed(0)} MiB/s`,
-          ratios: [{ label: 'direct', value: m('direct') / m('crproxyNoCache') }],
+          extra: `${mibps(size, m('crproxyNoCache')).toFixed(0)} MiB/s, ${s.cpuSeconds.crproxyNoCache.median.toFixed(2)} CPU-s`,
+          ratios: [
+            { label: 'direct', value: m('direct') / m('crproxyNoCache') },
+            { label: 'relay', value: m('relay') / m('crproxyNoCache') },
+          ],
         },
       )
       targets.push(
@@ -472,7 +500,10 @@ async function main() {
         t.herd.push(res.slowest)
         t.upstreamGets.push(up.count)
         t.upstreamBytes.push(up.bytes / hsize)
-        // The floor: the same N pulls once the blob is cached.
+        // The floor: the same N pulls once the blob is cached and verified
+        // (past the 2 s racy window, and one serve that verifies it whole).
+        await new Promise((r) => setTimeout(r, 2100))
+        await getHerd(cold)
         t.warmHerd.push((await curlParallel(herdUrl(cold), n, { expectBytes: hsize })).slowest)
         await cold.stop()
         // distribution's proxy mode, for comparison

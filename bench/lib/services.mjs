@@ -187,3 +187,28 @@ export async function pushManifest(registry, repo, tag, mediaType, raw) {
   if (res.status !== 201) throw new Error(`manifest put: ${res.status} ${res.body}`)
   return res.headers['docker-content-digest']
 }
+
+// A bare TCP relay in Node: no HTTP parsing, no hashing, no cache; each
+// client connection is piped to a new upstream connection and back. Nothing
+// written in Node that moves the bytes through user space can be faster, so
+// it is the cold scenario's floor for crproxy.
+const RELAY = `
+const net = require('node:net')
+const [port, host, upPort] = process.argv.slice(1).map((v, i) => (i === 1 ? v : Number(v)))
+net.createServer((c) => {
+  const u = net.connect(upPort, host)
+  c.pipe(u)
+  u.pipe(c)
+  c.on('error', () => u.destroy())
+  u.on('error', () => c.destroy())
+}).listen(port, host)
+`
+
+export async function startRelay({ dir, upstream }) {
+  const port = await freePort()
+  const up = new URL(upstream)
+  const daemon = startDaemon(process.execPath, ['-e', RELAY, String(port), up.hostname, up.port], join(dir, 'relay.log'), cleanEnv())
+  const url = `http://${up.hostname}:${port}`
+  await waitHttp(`${url}/v2/`, { daemon })
+  return { name: 'relay', url, port, daemon, pid: () => daemon.pid, stop: () => daemon.stop() }
+}

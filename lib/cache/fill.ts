@@ -250,16 +250,27 @@ export class Fill extends EventEmitter implements CacheSink {
     if (this.state !== 'filling' || size === undefined || start < 0 || start >= size) return null
     const handle = this.acquire()
     if (!handle) return null
-    const growth = this.growth()
     return new BlobReadStream({
       open: async () => ({ handle, size }),
       range: { start, end: size - 1 },
-      growth: {
-        available: () => (this.state === 'committed' ? this.written : Math.min(this.written, size - 1)),
-        failure: () => growth.failure(),
-        wait: (cb) => growth.wait(cb),
-      },
+      growth: this.committedGrowth(),
     })
+  }
+
+  /**
+   * Like growth(), but the final byte is available only once the fill has
+   * committed, that is after the writer's digest check: a reader of this
+   * process's own temp file needs no hash of its own to never complete a
+   * wrong blob. (The bytes it reads are the ones the writer hashed on their
+   * way into the file.)
+   */
+  committedGrowth(): Growth {
+    const growth = this.growth()
+    return {
+      available: () => (this.state === 'committed' ? this.written : Math.min(this.written, Math.max(0, (this.size ?? 1) - 1))),
+      failure: () => growth.failure(),
+      wait: (cb) => growth.wait(cb),
+    }
   }
 
   /** Progress as seen by in-process followers: written bytes, via events. */

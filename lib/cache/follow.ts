@@ -1,11 +1,18 @@
 // Followers: claimants that found someone else filling the same digest. They
-// stream the bytes as they land in the temp file (never waiting for the end)
-// and verify them like a hit: everything they send is hashed and the last
-// chunk is released only after the digest matched.
+// stream the bytes as they land in the temp file (never waiting for the end),
+// and never complete a wrong blob:
 //
-// - In this process the writer announces progress by events (Fill.growth()),
-//   and the follower reads through the writer's own file handle.
-// - For a writer in another process the follower opens tmp/<hex>, learns the
+// - In this process the writer announces progress by events, and the
+//   follower reads through the writer's own file handle. It does not hash:
+//   the writer hashed these very bytes on their way into the file, and the
+//   follower's final byte waits for the writer's commit, which follows the
+//   digest check (Fill.committedGrowth(), as for the writer's own client when
+//   it spills to disk). So fifty clients of one cold blob cost one SHA-256,
+//   not fifty-one.
+// - For a writer in another process (or a fill that committed while we were
+//   claiming) the follower verifies like a hit: everything it sends is hashed
+//   and the last chunk is released only after the digest matched.
+//   It opens tmp/<hex>, learns the
 //   length from the sidecar, and polls fstat every 25 ms while it has caught
 //   up (it reads without pausing while bytes are there). After the rename the
 //   same inode is blobs/…/<hex>, so the open handle simply reads on. A temp
@@ -48,11 +55,19 @@ function code(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException).code
 }
 
-function follower(ctx: FollowContext, hex: string, handle: HandleRef, size: number, growth?: Growth, ino?: number): FillFollower {
+function follower(
+  ctx: FollowContext,
+  hex: string,
+  handle: HandleRef,
+  size: number,
+  growth?: Growth,
+  ino?: number,
+  verify = true,
+): FillFollower {
   const body = new BlobReadStream({
     open: async () => ({ handle, size }),
     growth,
-    verify: { hex, hasher: ctx.hasher },
+    verify: verify ? { hex, hasher: ctx.hasher } : undefined,
     onBytes: ctx.onBytes,
     onMismatch: ino === undefined ? undefined : (err) => ctx.onCorrupt(hex, ino, err),
   })
@@ -85,7 +100,8 @@ export async function followInflight(ctx: FollowContext, fill: Fill): Promise<Fo
       default: {
         const handle = fill.acquire()
         if (!handle) continue // settled in between: look again
-        return follower(ctx, fill.hex, handle, fill.size!, fill.growth())
+        // An empty body has no final byte to hold back: that one is hashed (for free).
+        return follower(ctx, fill.hex, handle, fill.size!, fill.committedGrowth(), undefined, fill.size === 0)
       }
     }
   }
