@@ -195,6 +195,13 @@ function upstreamBlobGets(upstream, offset, digest) {
 
 // ---------------------------------------------------------------- main
 
+/** The crproxy instances of the warm scenarios: result key, row label. */
+const CRPROXY_MODES = [
+  ['crproxy', 'crproxy, verify on (once per file state)'],
+  ['crproxyEvery', 'crproxy, --verify-every-serve'],
+  ['crproxyNoVerify', 'crproxy, --no-verify-on-serve'],
+]
+
 async function main() {
   const started = Date.now()
   const loadBefore = loadavg()
@@ -364,30 +371,14 @@ async function main() {
       rows.push(
         { scenario: sc, system: 'nginx (sendfile)', value: m('nginx'), unit: 's', extra: `${mibps(size, m('nginx')).toFixed(0)} MiB/s` },
         { scenario: sc, system: 'dist-proxy', value: m('distProxy'), unit: 's', extra: `${mibps(size, m('distProxy')).toFixed(0)} MiB/s` },
-        {
+        ...CRPROXY_MODES.map(([k, system]) => ({
           scenario: sc,
-          system: 'crproxy, verify on (once per file state)',
-          value: m('crproxy'),
+          system,
+          value: m(k),
           unit: 's',
-          extra: `${mibps(size, m('crproxy')).toFixed(0)} MiB/s, ${s.cpuSeconds.crproxy.median.toFixed(2)} CPU-s`,
-          ratios: ratios('crproxy'),
-        },
-        {
-          scenario: sc,
-          system: 'crproxy, --verify-every-serve',
-          value: m('crproxyEvery'),
-          unit: 's',
-          extra: `${mibps(size, m('crproxyEvery')).toFixed(0)} MiB/s, ${s.cpuSeconds.crproxyEvery.median.toFixed(2)} CPU-s`,
-          ratios: ratios('crproxyEvery'),
-        },
-        {
-          scenario: sc,
-          system: 'crproxy, --no-verify-on-serve',
-          value: m('crproxyNoVerify'),
-          unit: 's',
-          extra: `${mibps(size, m('crproxyNoVerify')).toFixed(0)} MiB/s, ${s.cpuSeconds.crproxyNoVerify.median.toFixed(2)} CPU-s`,
-          ratios: ratios('crproxyNoVerify'),
-        },
+          extra: `${mibps(size, m(k)).toFixed(0)} MiB/s, ${s.cpuSeconds[k].median.toFixed(2)} CPU-s`,
+          ratios: ratios(k),
+        })),
         {
           scenario: sc,
           system: 'SHA-256 of the blob, one core (verify-on floor)',
@@ -436,39 +427,17 @@ async function main() {
       rows.push(
         { scenario: sc, system: 'nginx', value: m('nginx'), unit: 'MiB/s', extra: extra('nginx') },
         { scenario: sc, system: 'dist-proxy', value: m('distProxy'), unit: 'MiB/s', extra: extra('distProxy') },
-        {
+        ...CRPROXY_MODES.map(([k, system]) => ({
           scenario: sc,
-          system: 'crproxy, verify on (once per file state)',
-          value: m('crproxy'),
+          system,
+          value: m(k),
           unit: 'MiB/s',
-          extra: extra('crproxy'),
+          extra: extra(k),
           ratios: [
-            { label: 'nginx', value: m('crproxy') / m('nginx') },
-            { label: 'dist-proxy', value: m('crproxy') / m('distProxy') },
+            { label: 'nginx', value: m(k) / m('nginx') },
+            { label: 'dist-proxy', value: m(k) / m('distProxy') },
           ],
-        },
-        {
-          scenario: sc,
-          system: 'crproxy, --verify-every-serve',
-          value: m('crproxyEvery'),
-          unit: 'MiB/s',
-          extra: extra('crproxyEvery'),
-          ratios: [
-            { label: 'nginx', value: m('crproxyEvery') / m('nginx') },
-            { label: 'dist-proxy', value: m('crproxyEvery') / m('distProxy') },
-          ],
-        },
-        {
-          scenario: sc,
-          system: 'crproxy, --no-verify-on-serve',
-          value: m('crproxyNoVerify'),
-          unit: 'MiB/s',
-          extra: extra('crproxyNoVerify'),
-          ratios: [
-            { label: 'nginx', value: m('crproxyNoVerify') / m('nginx') },
-            { label: 'dist-proxy', value: m('crproxyNoVerify') / m('distProxy') },
-          ],
-        },
+        })),
       )
       targets.push({
         name: `peak RSS of crproxy (every verify mode) under ${n} concurrent ${tag} pulls`,
