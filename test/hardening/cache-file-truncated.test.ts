@@ -24,7 +24,9 @@ t.test('truncated to half: refetched, not served short', async (t) => {
 })
 
 t.test('same length, wrong bytes: cut before the end, evicted, refetched next time', async (t) => {
-  const h = await startHarness(t, { cache: true })
+  // Bigger than one read of a hit (2 MiB at most): the mismatch shows at the
+  // end of a stream that has already started.
+  const h = await startHarness(t, { cache: true, blobSize: 6 * 1024 * 1024 + 17 })
   t.equal((await h.get(h.blobPath)).status, 200)
   await waitFor(() => h.proxy.deps.cache?.lookup(h.digest), (v) => v !== undefined, 2000)
   const bad = Buffer.from(h.blob)
@@ -35,6 +37,23 @@ t.test('same length, wrong bytes: cut before the end, evicted, refetched next ti
   t.notOk(o.complete, 'cut before the last chunk')
   await h.assertClean(t)
   await h.assertRecovers(t, 'refetched and cached again')
+})
+
+t.test('wrong bytes caught before the first byte went out: answered from upstream instead', async (t) => {
+  // A blob that fits in one read is hashed whole before anything is sent.
+  const h = await startHarness(t, { cache: true, blobSize: 1024 * 1024 + 5 })
+  t.equal((await h.get(h.blobPath)).status, 200)
+  await waitFor(() => h.proxy.deps.cache?.lookup(h.digest), (v) => v !== undefined, 2000)
+  const bad = Buffer.from(h.blob)
+  bad[bad.length - 10] = (bad[bad.length - 10] ?? 0) ^ 1
+  writeFileSync(blobFile(h.cacheDir!, h.digest), bad)
+  const cdnBefore = h.reg.count('cdn', 'GET')
+  const o = await h.get(h.blobPath)
+  checkOutcome(t, o, h.digest, 'bit rot')
+  t.ok(o.status === 200 && o.complete && sha256(o.body) === h.digest, 'a complete 200 with the right bytes')
+  t.equal(h.reg.count('cdn', 'GET'), cdnBefore + 1, 'fetched again')
+  await h.assertClean(t)
+  await h.assertRecovers(t, 'cached again')
 })
 
 t.test('a Range read of a truncated file is cut or refused, never short', async (t) => {
