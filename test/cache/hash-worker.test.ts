@@ -80,3 +80,24 @@ t.test('a ring smaller than the chunks, shared by many hashers, some disposed mi
   t.same(results, Array(8).fill(expected), 'every hasher got its own bytes, in order')
   await pool.close()
 })
+
+t.test('small chunks go to the worker in batches; a disposed hasher gives its ring space back', async (t) => {
+  const pool = new HashWorkerPool({ threads: 1, maxBacklog: 64 * 1024 })
+  t.equal(await pool.warm(), true)
+  // 48 KiB in the ring, not yet announced to the worker, then dropped: if
+  // that space were never acknowledged, the next hasher would wait forever.
+  const dropped = pool.create()
+  for (let i = 0; i < 3; i++) dropped.update(Buffer.alloc(16 * 1024, i))
+  dropped.dispose()
+  const h = pool.create()
+  for (let off = 0; off < data.length; off += 16 * 1024) {
+    const part = data.subarray(off, off + 16 * 1024)
+    const buf = h.alloc(part.length)
+    part.copy(buf)
+    h.update(buf)
+    const wait = h.backlog()
+    if (wait) await wait
+  }
+  t.equal(await h.digest(), expected, '16 KiB records (a TLS upstream) hash to the right digest')
+  await pool.close()
+})
