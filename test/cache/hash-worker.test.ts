@@ -84,10 +84,10 @@ t.test('a ring smaller than the chunks, shared by many hashers, some disposed mi
 t.test('small chunks go to the worker in batches; a disposed hasher gives its ring space back', async (t) => {
   const pool = new HashWorkerPool({ threads: 1, maxBacklog: 64 * 1024 })
   t.equal(await pool.warm(), true)
-  // 48 KiB in the ring, not yet announced to the worker, then dropped: if
-  // that space were never acknowledged, the next hasher would wait forever.
+  // 64 KiB (the whole ring), not yet announced to the worker, then dropped:
+  // unless that space is announced and acknowledged, the next hasher waits forever.
   const dropped = pool.create()
-  for (let i = 0; i < 3; i++) dropped.update(Buffer.alloc(16 * 1024, i))
+  for (let i = 0; i < 4; i++) dropped.update(Buffer.alloc(16 * 1024, i))
   dropped.dispose()
   const h = pool.create()
   for (let off = 0; off < data.length; off += 16 * 1024) {
