@@ -37,9 +37,6 @@ export interface Hasher {
   dispose(): void
 }
 
-/** Ring bytes announced to the worker in one message, at most (a quarter of the default ring). */
-const SEND_BATCH = 2 * 1024 * 1024
-
 export function inlineHasher(algorithm = 'sha256'): Hasher {
   const hash = createHash(algorithm)
   return {
@@ -99,12 +96,6 @@ class HashThread {
   #used = 0
   /** Chunks (and digest requests: chunk null) waiting for ring space, in order. */
   readonly #queue: Array<{ id: number; alg: string; chunk: Buffer | null; off: number }> = []
-  /**
-   * Ring bytes copied but not yet announced to the worker: consecutive chunks
-   * of one job that lie end to end in the ring go out as one message (a TLS
-   * upstream delivers 16 KiB records: a message each cost more than the copy).
-   */
-  #unsent: { id: number; alg: string; off: number; len: number } | null = null
 
   constructor(onDeath: (t: HashThread) => void, ringSize: number) {
     // execArgv: [] keeps test loaders (--import …) out of the worker.
@@ -184,27 +175,15 @@ class HashThread {
     while (this.#queue.length > 0 && !this.dead) {
       const e = this.#queue[0]!
       if (e.chunk !== null) {
-        if (ring === null) return
-        if (this.#used === ring.length) {
-          // Full: the worker frees space only for what it was told about.
-          this.#send()
-          return
-        }
+        if (ring === null || this.#used === ring.length) return
         const n = Math.min(e.chunk.length - e.off, ring.length - this.#used, ring.length - this.#head)
         e.chunk.copy(ring, this.#head, e.off, e.off + n)
-        const u = this.#unsent
-        if (u !== null && u.id === e.id && u.off + u.len === this.#head) u.len += n
-        else {
-          this.#send()
-          this.#unsent = { id: e.id, alg: e.alg, off: this.#head, len: n }
-        }
-        if (this.#unsent!.len >= SEND_BATCH) this.#send()
+        this.worker.postMessage({ op: 'u', id: e.id, alg: e.alg, off: this.#head, len: n })
         this.#head = (this.#head + n) % ring.length
         this.#used += n
         e.off += n
         if (e.off < e.chunk.length) continue
       } else {
-        this.#send()
         this.worker.postMessage({ op: 'd', id: e.id, alg: e.alg })
       }
       this.#queue.shift()
@@ -217,18 +196,8 @@ class HashThread {
     }
   }
 
-  /** Announces the ring bytes not yet sent. */
-  #send(): void {
-    const u = this.#unsent
-    if (u === null) return
-    this.#unsent = null
-    this.worker.postMessage({ op: 'u', id: u.id, alg: u.alg, off: u.off, len: u.len })
-  }
-
   forget(id: number): void {
     if (this.jobs.has(id)) {
-      // Its unsent ring bytes still have to be acknowledged to be freed.
-      if (this.#unsent?.id === id) this.#send()
       for (let i = this.#queue.length - 1; i >= 0; i--) if (this.#queue[i]!.id === id) this.#queue.splice(i, 1)
       this.#forget(id)
       this.worker.postMessage({ op: 'x', id })
@@ -241,7 +210,6 @@ class HashThread {
  * digest costs more than hashing them (16 KiB hits: ~15% more CPU each).
  */
 export const INLINE_HASH_MAX = 1024 * 1024
-
 
 export interface HashWorkerPoolOptions {
   /** Worker threads; default: one per spare core, at most 4. 0 = always inline. */
