@@ -131,7 +131,7 @@ async function serveBlobWithCache(ctx: RequestContext, deps: ProxyDeps, t: Targe
       claim.body.destroy()
       throw err
     }
-    return serveFollower(ctx, claim, digest)
+    return serveFollower(ctx, deps, t, claim, digest)
   }
   return fill(ctx, deps, t, claim, digest)
 }
@@ -167,8 +167,16 @@ async function fill(ctx: RequestContext, deps: ProxyDeps, t: Target, claim: Fill
   await pipeline(body, ctx.res)
 }
 
-async function serveFollower(ctx: RequestContext, f: FillFollower, digest: string): Promise<void> {
+async function serveFollower(ctx: RequestContext, deps: ProxyDeps, t: Target, f: FillFollower, digest: string): Promise<void> {
   ctx.source = 'follower'
+  // Nothing is answered before the fill's first bytes are readable: a fill
+  // that fails before then (its upstream died, stalled or sent wrong bytes,
+  // its writer process was killed) leaves this request a plain miss, fetched
+  // (and verified) here, instead of a truncated 200 or a 500.
+  if (!(await readable(f.body))) {
+    ctx.log.debug('the fill being followed failed before its first byte: fetching upstream', { digest })
+    return proxy(ctx, deps, t)
+  }
   if (ctx.req.headers.range !== undefined) return sendRange(ctx, blobHeaders(digest, f.size), f.body, f.size)
   ctx.res.writeHead(200, blobHeaders(digest, f.size))
   await sendBlob(f.body, ctx.res)
@@ -233,6 +241,17 @@ async function serveHit(
   else ctx.res.writeHead(200, headers)
   await sendBlob(stream, ctx.res)
   return true
+}
+
+/** Waits until the first bytes (or the end) are readable; false (and destroyed) on any error. */
+async function readable(stream: Readable): Promise<boolean> {
+  try {
+    await Promise.race([once(stream, 'readable'), once(stream, 'end')])
+    return true
+  } catch {
+    stream.destroy()
+    return false
+  }
 }
 
 /** Waits until the first bytes (or the end) are readable; false when the file is gone or bad. */
