@@ -10,7 +10,7 @@ import { sendBlob } from '../cache/read-stream.js'
 import type { ByteRange, FillClaim, FillFollower } from '../cache/types.js'
 import type { ProxyDeps, RequestContext } from '../context.js'
 import { handleManifest } from '../manifests/handler.js'
-import { digestInvalid, nameInvalid, notFound, ProxyError, rangeNotSatisfiable, unsupported } from '../errors.js'
+import { digestInvalid, nameInvalid, notFound, ProxyError, rangeNotSatisfiable, unsupported, UpstreamError } from '../errors.js'
 import { parseV2Path, type V2Path, v2PathFor } from '../registry/grammar.js'
 import { parseRange } from '../registry/range.js'
 import { upstreamName } from '../registry/route.js'
@@ -122,18 +122,24 @@ async function serveBlobWithCache(ctx: RequestContext, deps: ProxyDeps, t: Targe
   // checked against the digest.
   if (ctx.head) return proxy(ctx, deps, t)
 
-  const claim = await cache.claim(digest)
-  if (!claim) return proxy(ctx, deps, t)
-  if (claim.role === 'follower') {
+  // A follower whose fill fails before its first byte has answered nothing:
+  // the blob is a miss again, and this request claims it once more (as a
+  // writer, most likely). Not proxy(): a Range passed through would not be
+  // verified.
+  for (let attempt = 1; ; attempt++) {
+    const claim = await cache.claim(digest)
+    if (!claim) return proxy(ctx, deps, t)
+    if (claim.role === 'writer') return fill(ctx, deps, t, claim, digest)
     try {
       await authorised(ctx, deps, t, digest)
     } catch (err) {
       claim.body.destroy()
       throw err
     }
-    return serveFollower(ctx, deps, t, claim, digest)
+    if (await serveFollower(ctx, claim, digest)) return
+    ctx.log.debug('the fill being followed failed before its first byte', { digest, attempt })
+    if (attempt === 2) throw new UpstreamError('reset', t.upstream.url.origin, `two fills of ${digest} in a row failed before their first byte`)
   }
-  return fill(ctx, deps, t, claim, digest)
 }
 
 /** The writer of a miss: one upstream GET, teed to the cache and the client. */
@@ -167,19 +173,21 @@ async function fill(ctx: RequestContext, deps: ProxyDeps, t: Target, claim: Fill
   await pipeline(body, ctx.res)
 }
 
-async function serveFollower(ctx: RequestContext, deps: ProxyDeps, t: Target, f: FillFollower, digest: string): Promise<void> {
+/**
+ * Streams someone else's fill. Nothing is answered before its first bytes
+ * are readable, so a fill that fails before then (its upstream died, stalled
+ * or sent wrong bytes, its writer process was killed) returns false with
+ * nothing sent, instead of a 200 cut at zero bytes or a 500.
+ */
+async function serveFollower(ctx: RequestContext, f: FillFollower, digest: string): Promise<boolean> {
   ctx.source = 'follower'
-  // Nothing is answered before the fill's first bytes are readable: a fill
-  // that fails before then (its upstream died, stalled or sent wrong bytes,
-  // its writer process was killed) leaves this request a plain miss, fetched
-  // (and verified) here, instead of a truncated 200 or a 500.
-  if (!(await readable(f.body))) {
-    ctx.log.debug('the fill being followed failed before its first byte: fetching upstream', { digest })
-    return proxy(ctx, deps, t)
+  if (!(await readable(f.body))) return false
+  if (ctx.req.headers.range !== undefined) await sendRange(ctx, blobHeaders(digest, f.size), f.body, f.size)
+  else {
+    ctx.res.writeHead(200, blobHeaders(digest, f.size))
+    await sendBlob(f.body, ctx.res)
   }
-  if (ctx.req.headers.range !== undefined) return sendRange(ctx, blobHeaders(digest, f.size), f.body, f.size)
-  ctx.res.writeHead(200, blobHeaders(digest, f.size))
-  await sendBlob(f.body, ctx.res)
+  return true
 }
 
 /**
