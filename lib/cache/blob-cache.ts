@@ -148,8 +148,15 @@ export class BlobCache {
       bytes: this.#index.bytes,
       foreign,
       staleTemps,
+      verify: this.verifyMode,
       ms: Date.now() - started,
     })
+  }
+
+  /** How served blobs are verified: --verify-every-serve, the default, or --no-verify-on-serve. */
+  get verifyMode(): 'every-serve' | 'once-per-file-state' | 'off' {
+    if (!this.#opts.verifyOnServe) return 'off'
+    return this.#opts.verifyEveryServe ? 'every-serve' : 'once-per-file-state'
   }
 
   async #sweep(): Promise<number> {

@@ -55,19 +55,21 @@ function code(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException).code
 }
 
-function follower(
-  ctx: FollowContext,
-  hex: string,
-  handle: HandleRef,
-  size: number,
-  growth?: Growth,
-  ino?: number,
-  verify = true,
-): FillFollower {
+interface FollowerOptions {
+  /** Absent: the file is complete. */
+  growth?: Growth
+  /** The committed file's inode: a mismatch deletes that file. */
+  ino?: number
+  /** Hash what is sent (default); false only where the writer's own hash covers it. */
+  verify?: boolean
+}
+
+function follower(ctx: FollowContext, hex: string, handle: HandleRef, size: number, o: FollowerOptions = {}): FillFollower {
+  const ino = o.ino
   const body = new BlobReadStream({
     open: async () => ({ handle, size }),
-    growth,
-    verify: verify ? { hex, hasher: ctx.hasher } : undefined,
+    growth: o.growth,
+    verify: o.verify === false ? undefined : { hex, hasher: ctx.hasher },
     onBytes: ctx.onBytes,
     onMismatch: ino === undefined ? undefined : (err) => ctx.onCorrupt(hex, ino, err),
   })
@@ -78,7 +80,7 @@ function follower(
 export async function followCommitted(ctx: FollowContext, hex: string): Promise<FollowResult> {
   try {
     const { handle, size, ino } = await openBlob(ctx.paths.blob(hex), `sha256:${hex}`, undefined)
-    return follower(ctx, hex, handle, size, undefined, ino)
+    return follower(ctx, hex, handle, size, { ino })
   } catch (err) {
     if (code(err) === 'ENOENT') return 'retry'
     throw err
@@ -101,7 +103,7 @@ export async function followInflight(ctx: FollowContext, fill: Fill): Promise<Fo
         const handle = fill.acquire()
         if (!handle) continue // settled in between: look again
         // An empty body has no final byte to hold back: that one is hashed (for free).
-        return follower(ctx, fill.hex, handle, fill.size!, fill.committedGrowth(), undefined, fill.size === 0)
+        return follower(ctx, fill.hex, handle, fill.size!, { growth: fill.committedGrowth(), verify: fill.size === 0 })
       }
     }
   }
@@ -157,13 +159,13 @@ export async function followForeign(ctx: FollowContext, hex: string): Promise<Fo
       const blob = await stat(ctx.paths.blob(hex)).catch(() => null)
       if (blob && blob.ino === st.ino && blob.dev === st.dev) {
         handedOver = true // committed: the inode we hold is the blob
-        return follower(ctx, hex, ownHandle(fh), blob.size, undefined, blob.ino)
+        return follower(ctx, hex, ownHandle(fh), blob.size, { ino: blob.ino })
       }
       if (st.nlink === 0) return null // failed or abandoned
       const size = await readSidecar(ctx.paths.sidecar(hex))
       if (size !== null) {
         handedOver = true
-        return follower(ctx, hex, ownHandle(fh), size, new PollGrowth(fh, size, st, ctx, ctx.paths.owner(hex)))
+        return follower(ctx, hex, ownHandle(fh), size, { growth: new PollGrowth(fh, size, st, ctx, ctx.paths.owner(hex)) })
       }
       await sleep(ctx.pollInterval)
       st = await fh.stat()

@@ -22,7 +22,7 @@ export interface OpenBlobHooks {
 }
 
 /** ms since a file's last change before its stamp may vouch for it. */
-export const RACY_MS = 2000
+const RACY_MS = 2000
 
 export interface BlobOnDisk extends OpenedBlob {
   ino: number

@@ -181,7 +181,7 @@ async function fill(ctx: RequestContext, deps: ProxyDeps, t: Target, claim: Fill
  */
 async function serveFollower(ctx: RequestContext, f: FillFollower, digest: string): Promise<boolean> {
   ctx.source = 'follower'
-  if (!(await readable(f.body))) return false
+  if (!(await firstBytes(f.body, () => true))) return false
   if (ctx.req.headers.range !== undefined) await sendRange(ctx, blobHeaders(digest, f.size), f.body, f.size)
   else {
     ctx.res.writeHead(200, blobHeaders(digest, f.size))
@@ -244,38 +244,36 @@ async function serveHit(
     return true
   }
   const stream = cache.createReadStream(digest, range ?? undefined)
-  if (!(await opened(stream))) return false
+  if (!(await firstBytes(stream, hitIsMiss))) return false
   if (range) ctx.res.writeHead(206, { ...headers, ...partialHeaders(range, size) })
   else ctx.res.writeHead(200, headers)
   await sendBlob(stream, ctx.res)
   return true
 }
 
-/** Waits until the first bytes (or the end) are readable; false (and destroyed) on any error. */
-async function readable(stream: Readable): Promise<boolean> {
-  try {
-    await Promise.race([once(stream, 'readable'), once(stream, 'end')])
-    return true
-  } catch {
-    stream.destroy()
-    return false
-  }
-}
-
-/** Waits until the first bytes (or the end) are readable; false when the file is gone or bad. */
-async function opened(stream: Readable): Promise<boolean> {
+/**
+ * Waits until the first bytes (or the end) are readable. An error before
+ * then destroys the stream and, when `isMiss` says so, returns false: nothing
+ * was sent, and the caller treats the blob as a miss. Other errors are thrown.
+ */
+async function firstBytes(stream: Readable, isMiss: (err: unknown) => boolean): Promise<boolean> {
   try {
     await Promise.race([once(stream, 'readable'), once(stream, 'end')])
     return true
   } catch (err) {
     stream.destroy()
-    // Gone (ENOENT), or found not to match its index entry before a byte was
-    // sent (EINTEGRITY: a truncated or rotten file, already evicted): both
-    // are misses now, and the caller refetches.
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT' || code === 'EINTEGRITY') return false
+    if (isMiss(err)) return false
     throw err
   }
+}
+
+/**
+ * A hit's file gone (ENOENT), or found not to match its index entry before a
+ * byte was sent (EINTEGRITY: a truncated or rotten file, already evicted).
+ */
+function hitIsMiss(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code
+  return code === 'ENOENT' || code === 'EINTEGRITY'
 }
 
 /**

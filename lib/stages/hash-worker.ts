@@ -209,7 +209,7 @@ class HashThread {
  * Blobs up to 1 MiB are hashed inline: the worker round trip for their
  * digest costs more than hashing them (16 KiB hits: ~15% more CPU each).
  */
-export const INLINE_HASH_MAX = 1024 * 1024
+const INLINE_HASH_MAX = 1024 * 1024
 
 export interface HashWorkerPoolOptions {
   /** Worker threads; default: one per spare core, at most 4. 0 = always inline. */

@@ -11,6 +11,7 @@ import { binPath, spawnCrproxy } from '../fixtures/cli-proxy.js'
 import { flags } from '../../lib/flags.js'
 import { request } from '../fixtures/proxy.js'
 import { startFakeHub } from '../fixtures/fake-hub.js'
+import { freePort } from '../fixtures/real/proc.js'
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(process.execPath, [binPath, ...args], {
@@ -27,14 +28,6 @@ function oneCleanLine(t: Test, r: ReturnType<typeof run>, pattern: RegExp) {
   t.equal(lines.length, 1, 'one line: ' + r.stderr.trim())
   t.match(lines[0], pattern)
   t.notMatch(r.stderr, /\n\s+at /, 'no stack trace')
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const port = (s.address() as AddressInfo).port
-  await new Promise((r) => s.close(r))
-  return port
 }
 
 /** Starts the CLI with exactly these args and waits for /healthz. */

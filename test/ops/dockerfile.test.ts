@@ -5,11 +5,11 @@
 // container (-listen flag, CRPROXY_LISTEN, TLS).
 import { spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs'
-import net, { type AddressInfo } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { hasCommand, selfSigned, spawnCli } from './fixtures/helpers.js'
+import { freePort } from '../fixtures/real/proc.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -31,14 +31,6 @@ function parseDockerfile(text: string): Instruction[][] {
     stages[stages.length - 1]?.push(ins)
   }
   return stages
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const port = (s.address() as AddressInfo).port
-  await new Promise((r) => s.close(r))
-  return port
 }
 
 const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8')

@@ -3,19 +3,11 @@
 // order of magnitude, not noise.
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import net, { type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { binPath } from '../fixtures/cli-proxy.js'
 import { request } from '../fixtures/proxy.js'
-
-async function freePort(): Promise<number> {
-  const s = net.createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const port = (s.address() as AddressInfo).port
-  await new Promise((r) => s.close(r))
-  return port
-}
+import { freePort } from '../fixtures/real/proc.js'
 
 function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))

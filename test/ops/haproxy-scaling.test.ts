@@ -6,21 +6,13 @@
 // share a blob.
 import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
-import net, { type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { startFakeHub, type FakeHub } from '../fixtures/fake-hub.js'
 import { PullClient, request, sha256, startTestProxy } from '../fixtures/proxy.js'
 import { requireTools } from '../fixtures/real/available.js'
 import type { RunningProxy } from '../../lib/proxy.js'
-
-async function freePort(): Promise<number> {
-  const s = net.createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const port = (s.address() as AddressInfo).port
-  await new Promise((r) => s.close(r))
-  return port
-}
+import { freePort } from '../fixtures/real/proc.js'
 
 async function startHaproxy(t: Tap, dir: string, balance: string, nodes: RunningProxy[]): Promise<string> {
   const port = await freePort()

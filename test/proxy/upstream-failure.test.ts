@@ -5,14 +5,7 @@ import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { startFakeHub } from '../fixtures/fake-hub.js'
 import { PullClient, request, startTestProxy } from '../fixtures/proxy.js'
-
-async function closedPort(): Promise<number> {
-  const s = net.createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const port = (s.address() as AddressInfo).port
-  await new Promise((r) => s.close(r))
-  return port
-}
+import { freePort as closedPort } from '../fixtures/real/proc.js'
 
 t.test('upstream refusing connections → 502 BAD_GATEWAY', async (t) => {
   const proxy = await startTestProxy(t, { registryMap: { default: `http://127.0.0.1:${await closedPort()}` } })
