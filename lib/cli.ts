@@ -82,6 +82,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       verifyOnServe: f['verify-on-serve'] !== false,
       verifyEveryServe: f['verify-every-serve'] === true,
       fillTimeout: parseDuration(f['fill-timeout'] as string, '--fill-timeout'),
+      followTimeout: parseDuration(f['follow-timeout'] as string, '--follow-timeout'),
       grantTtl: parseDuration(f['grant-ttl'] as string, '--grant-ttl'),
       staleIfError: parseDuration(f['stale-if-error'] as string, '--stale-if-error'),
       client,

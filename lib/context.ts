@@ -31,6 +31,8 @@ export interface ProxyDeps {
   trustProxy: boolean
   /** Largest token request body relayed (OAuth2 forms are a few hundred bytes). */
   tokenBodyLimit: number
+  /** ms a request following another's fill may see no progress before it fetches on its own. */
+  followTimeout: number
   /** Scheme clients use to reach us when no trusted X-Forwarded-Proto says otherwise. */
   scheme: 'http' | 'https'
 }

@@ -25,6 +25,7 @@ export const flags: FlagSpec[] = [
   { name: 'idle-timeout', type: 'string', default: '30s', arg: 'duration', help: 'upstream body idle timeout' },
   { name: 'upstream-max-sockets', type: 'string', default: '32', arg: 'n', help: 'connections per upstream origin' },
   { name: 'fill-timeout', type: 'string', default: '60s', arg: 'duration', help: 'how long a cache fill may stall after its client disconnected' },
+  { name: 'follow-timeout', type: 'string', default: '5s', arg: 'duration', help: "how long a pull of a blob another request is fetching from the same upstream waits without progress before it fetches on its own" },
   { name: 'grant-ttl', type: 'string', default: '5m', arg: 'duration', help: 'how long an upstream-accepted credential may be served cached blobs without asking again' },
   { name: 'stale-if-error', type: 'string', default: '0', arg: 'duration', help: 'with --cache-dir: when the upstream is down, times out or answers 429/5xx, serve a tag resolved within this long (24h, 90m) from the cache, marked stale; 0 = off' },
   { name: 'trust-proxy', type: 'boolean', default: false, help: 'honour X-Forwarded-Proto/-Host from a reverse proxy in front of crproxy' },

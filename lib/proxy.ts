@@ -31,6 +31,8 @@ export interface ProxyConfig {
   verifyEveryServe?: boolean
   /** ms a fill goes on idle after its client left. */
   fillTimeout: number
+  /** `--follow-timeout`: ms a follower of another request's fill may see no progress before it fetches on its own (default 5 s). */
+  followTimeout?: number
   /** ms an accepted credential lets cached blobs be served without asking upstream. */
   grantTtl: number
   /** `--stale-if-error`: ms a tag's last resolution may be served when the upstream fails; 0/absent = off. */
@@ -68,6 +70,9 @@ export interface RunningProxy {
   port: number
   close(graceMs?: number): Promise<void>
 }
+
+/** How long a follower waits on a fill that shows no progress (--follow-timeout). */
+export const DEFAULT_FOLLOW_TIMEOUT = 5_000
 
 /** Upstream requests in flight (sockets busy or awaited) before new ones get 503 + Retry-After. */
 export const DEFAULT_MAX_UPSTREAM_INFLIGHT = 1024
@@ -122,6 +127,7 @@ export async function buildDeps(cfg: ProxyConfig): Promise<ProxyDeps> {
     log: cfg.log,
     trustProxy: cfg.trustProxy,
     tokenBodyLimit: 64 * 1024,
+    followTimeout: cfg.followTimeout ?? DEFAULT_FOLLOW_TIMEOUT,
     scheme: cfg.tls ? 'https' : 'http',
   }
 }

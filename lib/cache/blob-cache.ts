@@ -1,21 +1,25 @@
 // The blob cache: a content-addressed store on disk beside the upstream, with
 // the same response shape. How the /v2 blob handler uses it:
 //
-//   lookup(digest) ─hit─▶ createReadStream(digest, range?) ─▶ client
+//   lookup(digest, source) ─hit─▶ createReadStream(digest, range?) ─▶ client
 //        │miss
 //        ▼
-//   claim(digest) ─writer──▶ upstream GET ─200─▶ fill(body, size) ─▶ client
+//   claim(digest, source) ─writer──▶ upstream GET ─200─▶ fill(body, size) ─▶ client
 //        │                              └other─▶ abandon(), pass upstream through
 //        ├─follower─▶ body (tails the fill, verified) ─▶ client
 //        └─null─────▶ proxy uncached (cache unwritable, not a sha256 digest…)
 //
-// Single flight is the temp file's O_EXCL create (fill.ts), so it holds across
-// processes sharing the directory; within the process followers hear of
-// progress by events (follow.ts). Blobs are verified on the way in (renamed
-// into place only after the digest matched) and, with verifyOnServe, on the
-// way out. Each process keeps its own LRU index of the shared directory.
+// `source` names the upstream the request was routed to. A blob is a hit only
+// for an upstream that once delivered it itself, verified (origins.ts); for
+// any other upstream it is a miss, filled from that upstream. Fills are per
+// upstream and digest, so one upstream can neither feed nor stall another's
+// pulls. Single flight is the temp file's O_EXCL create (fill.ts), so it
+// holds across processes sharing the directory; within the process followers
+// hear of progress by events (follow.ts). Blobs are verified on the way in
+// (renamed into place only after the digest matched) and, with verifyOnServe,
+// on the way out. Each process keeps its own LRU index of the shared directory.
 import { constants } from 'node:fs'
-import { access, mkdir, stat, unlink } from 'node:fs/promises'
+import { access, chmod, mkdir, stat, unlink } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import type { Logger } from '../log.js'
 import { HashWorkerPool } from '../stages/hash-worker.js'
@@ -25,7 +29,8 @@ import { CacheMetrics } from './cache-metrics.js'
 import { Fill } from './fill.js'
 import { followCommitted, followForeign, followInflight, type FollowContext, type FollowResult } from './follow.js'
 import { openBlob } from './open-blob.js'
-import { CachePaths, hexOf } from './paths.js'
+import { BlobOrigins } from './origins.js'
+import { CachePaths, DIR_MODE, fillKey, hexOf, sourceId } from './paths.js'
 import { BlobReadStream } from './read-stream.js'
 import { scanBlobs, sweepTemps } from './rebuild.js'
 import type { BlobCacheOptions, BlobCacheStats, ByteRange, FillClaim, FillFollower } from './types.js'
@@ -58,10 +63,11 @@ export class BlobCache {
   readonly #log: Logger
   readonly #paths: CachePaths
   readonly #index: BlobIndex
+  readonly #origins: BlobOrigins
   readonly #pool: HashWorkerPool
   /** The pool was made here (not passed in), so close() stops it. */
   readonly #ownPool: boolean
-  /** Fills of this process by digest hex, until they settle. */
+  /** Fills of this process by fill key (upstream and digest), until they settle. */
   readonly #inflight = new Map<string, Fill>()
   /** Every fill whose file operations may still be running (for close()). */
   readonly #fills = new Set<Fill>()
@@ -90,6 +96,7 @@ export class BlobCache {
     this.#ownPool = !opts.hashing
     this.#log = opts.log.child({ component: 'cache' })
     this.#paths = new CachePaths(opts.dir)
+    this.#origins = new BlobOrigins(this.#paths)
     this.#index = new BlobIndex({
       maxSize: opts.maxSize,
       onEvict: (hex, entry) => this.#deleteFile(hex, entry.ino, 'evicted (LRU)'),
@@ -120,8 +127,10 @@ export class BlobCache {
     const started = Date.now()
     const paths = this.#paths
     try {
-      await mkdir(paths.blobs, { recursive: true })
-      await mkdir(paths.tmp, { recursive: true })
+      await mkdir(paths.root, { recursive: true, mode: DIR_MODE })
+      // Cached layers may be private: nobody but the proxy's user reads the store.
+      await chmod(paths.root, DIR_MODE).catch(() => {})
+      for (const dir of [paths.blobs, paths.tmp, paths.origins]) await mkdir(dir, { recursive: true, mode: DIR_MODE })
       await access(paths.tmp, constants.W_OK)
     } catch (err) {
       this.#writable = false
@@ -161,20 +170,34 @@ export class BlobCache {
 
   async #sweep(): Promise<number> {
     try {
-      return await sweepTemps(this.#paths, this.#staleAfter, (hex) => this.#inflight.has(hex))
+      return await sweepTemps(this.#paths, this.#staleAfter, (key) => this.#inflight.has(key))
     } catch (err) {
       this.#log.warn('cache tmp sweep failed', { code: errCode(err) })
       return 0
     }
   }
 
-  /** Size of a cached blob, marking it recently used; no disk access. */
-  lookup(digest: string): { size: number } | undefined {
+  /**
+   * Size of a cached blob that the upstream `source` delivered itself,
+   * marking it recently used. A blob cached from other upstreams only is a
+   * miss here: this upstream must send it (once) before its clients are
+   * served the shared copy.
+   */
+  async lookup(digest: string, source: string): Promise<{ size: number } | undefined> {
     const hex = hexOf(digest)
-    const entry = hex ? this.#index.get(hex) : undefined
+    if (!hex || !this.#index.peek(hex)) return undefined
+    if (!(await this.#origins.has(hex, sourceId(source)))) return undefined
+    const entry = this.#index.get(hex)
     if (!entry) return undefined
     this.#metrics.hit()
     return { size: entry.size }
+  }
+
+  /** Is this blob on disk, from any upstream? Neither a hit nor a use (tools, tests). */
+  cached(digest: string): { size: number } | undefined {
+    const hex = hexOf(digest)
+    const entry = hex ? this.#index.peek(hex) : undefined
+    return entry && { size: entry.size }
   }
 
   /**
@@ -239,13 +262,14 @@ export class BlobCache {
    * without caching" (not a sha256 digest, cache unwritable, closed, or the
    * writer we waited for was abandoned).
    */
-  async claim(digest: string): Promise<FillClaim | FillFollower | null> {
+  async claim(digest: string, source: string): Promise<FillClaim | FillFollower | null> {
     const hex = hexOf(digest)
     if (!hex || !this.#writable || this.#closed) return null
     this.#metrics.miss()
+    const sid = sourceId(source)
     try {
       for (let attempt = 0; attempt < 4; attempt++) {
-        const result = await this.#claimOnce(hex, digest)
+        const result = await this.#claimOnce(hex, sid, digest)
         if (result !== 'retry') return result
       }
       return null
@@ -255,31 +279,34 @@ export class BlobCache {
     }
   }
 
-  async #claimOnce(hex: string, digest: string): Promise<FillClaim | FollowResult> {
-    // Synchronous up to the Fill's registration, so that concurrent claims in
-    // this process find it and follow it by events.
-    const running = this.#inflight.get(hex)
+  async #claimOnce(hex: string, sid: string, digest: string): Promise<FillClaim | FollowResult> {
+    const key = fillKey(sid, hex)
+    const linked = this.#index.peek(hex) !== undefined && (await this.#origins.has(hex, sid))
+    // Synchronous from here up to the Fill's registration, so that concurrent
+    // claims in this process find it and follow it by events.
+    const running = this.#inflight.get(key)
     if (running) return followInflight(this.#follow, running)
     // A fill of ours that just failed (an upstream 401 abandons it) may still
     // be removing its temp file: wait for that rather than take the file for
     // another process's lock and serve this request uncached.
     for (const f of this.#fills) {
-      if (f.hex === hex && f.state === 'failed') {
+      if (f.key === key && f.state === 'failed') {
         await f.settled()
         return 'retry'
       }
     }
-    if (this.#index.peek(hex)) return this.#followCommitted(hex)
-    const fill = new Fill(hex, {
+    if (linked && this.#index.peek(hex)) return this.#followCommitted(hex)
+    const fill = new Fill(hex, sid, {
       paths: this.#paths,
       index: this.#index,
+      origins: this.#origins,
       log: this.#log,
       onSettled: (f) => {
-        if (this.#inflight.get(f.hex) === f) this.#inflight.delete(f.hex)
+        if (this.#inflight.get(f.key) === f) this.#inflight.delete(f.key)
         void f.settled().then(() => this.#fills.delete(f))
       },
     })
-    this.#inflight.set(hex, fill)
+    this.#inflight.set(key, fill)
     this.#fills.add(fill)
     let outcome: Awaited<ReturnType<Fill['open']>>
     try {
@@ -297,6 +324,8 @@ export class BlobCache {
           digest,
           fillTimeout: this.#fillTimeout,
           accepts: (size) => !this.#closed && (size === undefined || this.#index.fits(size)),
+          fits: (bytes) => this.#index.fits(bytes),
+          onClientGone: (kept) => this.#metrics.clientGone(kept),
           onClientBytes: (n) => this.#metrics.served('upstream', n),
           hasher: (size) => this.#pool.create(size),
           log: this.#log,
@@ -305,7 +334,7 @@ export class BlobCache {
         this.#index.add(hex, fill.onDisk!.size, fill.onDisk!.ino)
         return this.#followCommitted(hex)
       case 'locked':
-        return followForeign(this.#follow, hex)
+        return followForeign(this.#follow, hex, key)
     }
   }
 
@@ -322,12 +351,12 @@ export class BlobCache {
     this.#deleteFile(hex, ino, 'corrupt')
   }
 
-  /** Deletes blobs/…/<hex> if it is still the file we know (same inode). */
+  /** Deletes blobs/…/<hex> if it is still the file we know (same inode), and its origins. */
   #deleteFile(hex: string, ino: number, why: string): void {
     this.#metrics.evicted()
     const path = this.#paths.blob(hex)
     void stat(path)
-      .then((st) => (ino < 0 || st.ino === ino ? unlink(path) : undefined))
+      .then((st) => (ino < 0 || st.ino === ino ? Promise.all([unlink(path), this.#origins.forget(hex)]) : undefined))
       .then(
         () => this.#log.debug('cache file deleted', { digest: `sha256:${hex}`, why }),
         (err) => {

@@ -20,6 +20,7 @@ export class CacheMetrics {
   readonly #served
   readonly #evictions
   readonly #verifySkipped
+  readonly #clientGone
 
   constructor(m: Metrics, gauges: Gauges) {
     this.#hits = m.counter('crproxy_cache_hits_total', 'Blob requests answered from the cache')
@@ -32,6 +33,10 @@ export class CacheMetrics {
     this.#verifySkipped = m.counter(
       'crproxy_cache_verify_skipped_total',
       'Cached blobs served without hashing again: verified whole by this process and unchanged on disk since',
+    )
+    this.#clientGone = m.counter(
+      'crproxy_cache_fills_client_gone_total',
+      "Fills whose client left before the end: kept (followed, or half in) or dropped",
     )
     m.collected('crproxy_cache_bytes', 'Bytes of committed blobs in the cache index', gauges.bytes)
     m.collected('crproxy_cache_blobs', 'Committed blobs in the cache index', gauges.blobs)
@@ -52,6 +57,10 @@ export class CacheMetrics {
     if (source === 'cache') this.counts.bytesFromCache += n
     else this.counts.bytesFromUpstream += n
     this.#served.inc({ source }, n)
+  }
+
+  clientGone(kept: boolean): void {
+    this.#clientGone.inc({ outcome: kept ? 'kept' : 'dropped' })
   }
 
   verifySkipped(): void {

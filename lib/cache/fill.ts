@@ -1,23 +1,29 @@
-// One fill: the disk side of a cache miss, from claim to commit or cleanup.
+// One fill: the disk side of a cache miss for one upstream, from claim to
+// commit or cleanup.
 //
 //   opening ──wx ok──▶ claimed ──start(size)──▶ filling ──commit()──▶ committed
 //      │                  │                        │
 //      │                  └──────── abort() ───────┴──────────────▶ failed
-//      └─blob already on disk, or EEXIST (another process fills)──▶ declined
+//      └─blob on disk from this upstream, or EEXIST (another process fills)──▶ declined
 //
 // The temp file is opened with 'wx' (O_CREAT|O_EXCL): creating it IS the
 // single-flight lock, across processes too. The fill is the sink of the
 // tee-to-cache stage (which hashes and verifies); here bytes are appended,
 // progress is announced to in-process followers (no polling), and on commit
-// the file is renamed into blobs/ and indexed. Every failure path unlinks the
+// the file is renamed into blobs/ (over a copy another upstream delivered, if
+// there is one: same digest, same bytes), the upstream is added to the blob's
+// origins, and the blob is indexed. Every failure path unlinks the
 // temp file — but only while it is still ours (same inode), so a fill whose
 // lock was broken as stale never removes or commits someone else's file.
 import { EventEmitter } from 'node:events'
-import { mkdir, open, rename, stat, unlink, writeFile } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { mkdir, open, rename, stat, unlink } from 'node:fs/promises'
 import type { Logger } from '../log.js'
 import type { CacheSink } from '../stages/tee-to-cache.js'
 import type { BlobIndex } from './blob-index.js'
-import type { CachePaths } from './paths.js'
+import type { BlobOrigins } from './origins.js'
+import { DIR_MODE, FILE_MODE, fillKey, type CachePaths } from './paths.js'
+import { writeFresh } from './safe-files.js'
 import { BlobReadStream, type Growth } from './read-stream.js'
 import type { Readable } from 'node:stream'
 import { ownerRecord } from './owner.js'
@@ -28,6 +34,7 @@ export type FillState = 'opening' | 'claimed' | 'filling' | 'committed' | 'faile
 export interface FillDeps {
   paths: CachePaths
   index: BlobIndex
+  origins: BlobOrigins
   log: Logger
   /** The fill reached a final state (committed, failed, declined). */
   onSettled: (fill: Fill) => void
@@ -39,12 +46,20 @@ function errCode(err: unknown): string {
 
 export class Fill extends EventEmitter implements CacheSink {
   readonly hex: string
+  /** The upstream's source id (paths.ts). */
+  readonly sid: string
+  /** Its name in tmp/: fillKey(sid, hex). */
+  readonly key: string
   state: FillState = 'opening'
   /** Expected length, once the upstream answered (undefined: not announced). */
   size: number | undefined
   /** Bytes on disk, contiguous from 0. */
   written = 0
   error: Error | null = null
+  /** In-process followers reading this fill now. */
+  followers = 0
+  /** When the fill last started or wrote (ms epoch): how followers tell a stalled fill. */
+  lastProgress = Date.now()
   /** Set when open() found the blob already committed (by another process). */
   onDisk: { size: number; ino: number } | null = null
   readonly #deps: FillDeps
@@ -56,39 +71,43 @@ export class Fill extends EventEmitter implements CacheSink {
   readonly #aborted = new AbortController()
   #cleanup: Promise<void> = Promise.resolve()
 
-  constructor(hex: string, deps: FillDeps) {
+  constructor(hex: string, sid: string, deps: FillDeps) {
     super()
     this.setMaxListeners(0) // one listener per follower
     this.hex = hex
+    this.sid = sid
+    this.key = fillKey(sid, hex)
     this.#deps = deps
   }
 
   /**
    * Takes the lock: 'writer' when we are the one to fetch, 'committed' when
-   * the blob is on disk already (onDisk), 'locked' when another process fills.
+   * the blob is on disk already, delivered by this upstream (onDisk),
+   * 'locked' when another process fills it from this upstream.
    */
   async open(): Promise<'writer' | 'committed' | 'locked'> {
     const { paths } = this.#deps
     const st = await stat(paths.blob(this.hex)).catch(() => null)
-    if (st) {
+    if (st && (await this.#deps.origins.has(this.hex, this.sid))) {
       this.onDisk = { size: st.size, ino: st.ino }
       this.#set('declined')
       return 'committed'
     }
     try {
-      const fh = await open(paths.temp(this.hex), 'wx+')
+      const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = constants
+      const fh = await open(paths.temp(this.key), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, FILE_MODE)
       try {
         this.#ino = (await fh.stat()).ino
       } catch (err) {
         await fh.close()
-        await unlink(paths.temp(this.hex)).catch(() => {})
+        await unlink(paths.temp(this.key)).catch(() => {})
         throw err
       }
       this.#shared = new SharedHandle(fh)
       this.#mine = this.#shared.acquire()
       // Who holds the lock, so that a crash of this process is told from a
       // slow fill at once (owner.ts). Best effort: without it, staleness decides.
-      this.#owner = writeFile(paths.owner(this.hex), ownerRecord()).catch((err) =>
+      this.#owner = writeFresh(paths.owner(this.key), ownerRecord()).catch((err) =>
         this.#deps.log.debug('cache owner file not written', { code: errCode(err) }),
       )
       this.#set('claimed')
@@ -107,12 +126,13 @@ export class Fill extends EventEmitter implements CacheSink {
   start(size: number | undefined): void {
     if (this.state !== 'claimed') return
     this.size = size
+    this.lastProgress = Date.now()
     const { paths } = this.#deps
     if (size !== undefined) {
       // For followers in other processes; written aside and renamed so that
       // a reader never sees half a number.
-      this.#sidecar = writeFile(paths.sidecarTemp(this.hex), String(size))
-        .then(() => rename(paths.sidecarTemp(this.hex), paths.sidecar(this.hex)))
+      this.#sidecar = writeFresh(paths.sidecarTemp(this.key), String(size))
+        .then(() => rename(paths.sidecarTemp(this.key), paths.sidecar(this.key)))
         .catch((err) => this.#deps.log.debug('cache sidecar not written', { code: errCode(err) }))
     }
     this.#set('filling')
@@ -135,17 +155,19 @@ export class Fill extends EventEmitter implements CacheSink {
     }
     if (this.state !== 'filling') throw this.error ?? new Error(`fill is ${this.state}`)
     this.written = at
+    this.lastProgress = Date.now()
     this.emit('change')
   }
 
   async commit(): Promise<void> {
     if (this.state !== 'filling' || !this.#mine) throw this.error ?? new Error(`fill is ${this.state}`)
-    const { paths, index } = this.#deps
+    const { paths, index, origins } = this.#deps
     try {
       if (!index.fits(this.written)) throw new Error('blob larger than the whole cache')
       await this.#assertStillOurs()
-      await mkdir(paths.shard(this.hex), { recursive: true })
-      await rename(paths.temp(this.hex), paths.blob(this.hex))
+      await mkdir(paths.shard(this.hex), { recursive: true, mode: DIR_MODE })
+      await rename(paths.temp(this.key), paths.blob(this.hex))
+      await origins.add(this.hex, this.sid)
     } catch (err) {
       this.abort(err as Error)
       throw err
@@ -160,8 +182,8 @@ export class Fill extends EventEmitter implements CacheSink {
     // time the writer's client has its last byte tmp/ holds nothing of this
     // blob; the file handle closes when the last follower lets go.
     const tidy = Promise.all([
-      this.#sidecar.then(() => unlink(paths.sidecar(this.hex))).catch(() => {}),
-      this.#owner.then(() => unlink(paths.owner(this.hex))).catch(() => {}),
+      this.#sidecar.then(() => unlink(paths.sidecar(this.key))).catch(() => {}),
+      this.#owner.then(() => unlink(paths.owner(this.key))).catch(() => {}),
     ]).then(() => {})
     this.#cleanup = Promise.all([mine.release(), tidy]).then(() => {})
     this.#set('committed')
@@ -199,18 +221,18 @@ export class Fill extends EventEmitter implements CacheSink {
     let ours = true
     try {
       await this.#assertStillOurs()
-      await unlink(paths.temp(this.hex))
+      await unlink(paths.temp(this.key))
     } catch (err) {
       // Gone already (deleted behind our back): the sidecar is still ours to
       // remove. Replaced by another process's fill: both are theirs.
       ours = errCode(err) === 'ENOENT'
     }
-    if (ours) await Promise.all([unlink(paths.sidecar(this.hex)).catch(() => {}), unlink(paths.owner(this.hex)).catch(() => {})])
+    if (ours) await Promise.all([unlink(paths.sidecar(this.key)).catch(() => {}), unlink(paths.owner(this.key)).catch(() => {})])
     await mine?.release()
   }
 
   async #assertStillOurs(): Promise<void> {
-    const st = await stat(this.#deps.paths.temp(this.hex))
+    const st = await stat(this.#deps.paths.temp(this.key))
     if (st.ino !== this.#ino) throw new Error('fill lock was broken as stale by another process')
   }
 

@@ -12,7 +12,7 @@
 // - For a writer in another process (or a fill that committed while we were
 //   claiming) the follower verifies like a hit: everything it sends is hashed
 //   and the last chunk is released only after the digest matched.
-//   It opens tmp/<hex>, learns the
+//   It opens tmp/<src>-<hex> (fills are per upstream), learns the
 //   length from the sidecar, and polls fstat every 25 ms while it has caught
 //   up (it reads without pausing while bytes are there). After the rename the
 //   same inode is blobs/…/<hex>, so the open handle simply reads on. A temp
@@ -20,7 +20,8 @@
 //   failed; one whose owner file names a process that is gone (owner.ts,
 //   checked every OWNER_CHECK_MS) or that has not changed for staleAfter ms
 //   means its writer died.
-import { open, readFile, stat, unlink, type FileHandle } from 'node:fs/promises'
+import { constants, fstatSync } from 'node:fs'
+import { open, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '../log.js'
 import type { Hasher } from '../stages/hash-worker.js'
@@ -29,6 +30,7 @@ import type { Fill } from './fill.js'
 import type { CachePaths } from './paths.js'
 import { openBlob } from './open-blob.js'
 import { ownerState } from './owner.js'
+import { readSmall } from './safe-files.js'
 import { BlobReadStream, type Growth } from './read-stream.js'
 import { ownHandle, type HandleRef } from './shared-handle.js'
 import type { FillFollower } from './types.js'
@@ -56,6 +58,8 @@ function code(err: unknown): string | undefined {
 }
 
 interface FollowerOptions {
+  /** ms since the fill last wrote; absent: complete. */
+  idleMs?: () => number
   /** Absent: the file is complete. */
   growth?: Growth
   /** The committed file's inode: a mismatch deletes that file. */
@@ -73,7 +77,7 @@ function follower(ctx: FollowContext, hex: string, handle: HandleRef, size: numb
     onBytes: ctx.onBytes,
     onMismatch: ino === undefined ? undefined : (err) => ctx.onCorrupt(hex, ino, err),
   })
-  return { role: 'follower', size, body }
+  return { role: 'follower', size, body, idleMs: o.idleMs ?? (() => 0) }
 }
 
 /** Follows a committed blob (the fill finished while we were claiming). */
@@ -103,39 +107,42 @@ export async function followInflight(ctx: FollowContext, fill: Fill): Promise<Fo
         const handle = fill.acquire()
         if (!handle) continue // settled in between: look again
         // An empty body has no final byte to hold back: that one is hashed (for free).
-        return follower(ctx, fill.hex, handle, fill.size!, { growth: fill.committedGrowth(), verify: fill.size === 0 })
+        const f = follower(ctx, fill.hex, handle, fill.size!, {
+          growth: fill.committedGrowth(),
+          verify: fill.size === 0,
+          idleMs: () => (fill.state === 'committed' ? 0 : Date.now() - fill.lastProgress),
+        })
+        fill.followers++
+        f.body.once('close', () => fill.followers--)
+        return f
       }
     }
   }
 }
 
 async function readSidecar(path: string): Promise<number | null> {
-  try {
-    const text = await readFile(path, 'utf8')
-    return /^\d+$/.test(text) ? Number(text) : null
-  } catch {
-    return null
-  }
+  const text = await readSmall(path, 20)
+  return text !== null && /^\d{1,16}$/.test(text) ? Number(text) : null
 }
 
 /** Unlinks an abandoned temp file, unless it was replaced meanwhile. */
-async function breakStaleLock(ctx: FollowContext, hex: string, ino: number): Promise<void> {
+async function breakStaleLock(ctx: FollowContext, hex: string, key: string, ino: number): Promise<void> {
   try {
-    const st = await stat(ctx.paths.temp(hex))
+    const st = await stat(ctx.paths.temp(key))
     if (st.ino !== ino) return
-    await unlink(ctx.paths.temp(hex))
-    await unlink(ctx.paths.sidecar(hex)).catch(() => {})
+    await unlink(ctx.paths.temp(key))
+    await unlink(ctx.paths.sidecar(key)).catch(() => {})
     ctx.log.info('cache: removed an abandoned fill of another process', { digest: `sha256:${hex}` })
   } catch {
     // gone already
   }
 }
 
-/** Follows a fill of another process sharing the cache dir. */
-export async function followForeign(ctx: FollowContext, hex: string): Promise<FollowResult> {
+/** Follows a fill (tmp/<key>) of another process sharing the cache dir. */
+export async function followForeign(ctx: FollowContext, hex: string, key: string): Promise<FollowResult> {
   let fh: FileHandle
   try {
-    fh = await open(ctx.paths.temp(hex), 'r')
+    fh = await open(ctx.paths.temp(key), constants.O_RDONLY | constants.O_NOFOLLOW)
   } catch (err) {
     if (code(err) === 'ENOENT') return 'retry'
     throw err
@@ -150,10 +157,10 @@ export async function followForeign(ctx: FollowContext, hex: string): Promise<Fo
       let dead = false
       if (Date.now() - ownerChecked >= OWNER_CHECK_MS) {
         ownerChecked = Date.now()
-        dead = (await ownerState(ctx.paths.owner(hex))) === 'dead'
+        dead = (await ownerState(ctx.paths.owner(key))) === 'dead'
       }
       if (dead || Date.now() - lastChange > ctx.staleAfter) {
-        await breakStaleLock(ctx, hex, st.ino)
+        await breakStaleLock(ctx, hex, key, st.ino)
         return 'retry'
       }
       const blob = await stat(ctx.paths.blob(hex)).catch(() => null)
@@ -162,10 +169,11 @@ export async function followForeign(ctx: FollowContext, hex: string): Promise<Fo
         return follower(ctx, hex, ownHandle(fh), blob.size, { ino: blob.ino })
       }
       if (st.nlink === 0) return null // failed or abandoned
-      const size = await readSidecar(ctx.paths.sidecar(hex))
+      const size = await readSidecar(ctx.paths.sidecar(key))
       if (size !== null) {
         handedOver = true
-        return follower(ctx, hex, ownHandle(fh), size, { growth: new PollGrowth(fh, size, st, ctx, ctx.paths.owner(hex)) })
+        const growth = new PollGrowth(fh, size, st, ctx, ctx.paths.owner(key))
+        return follower(ctx, hex, ownHandle(fh), size, { growth, idleMs: () => growth.idleMs() })
       }
       await sleep(ctx.pollInterval)
       st = await fh.stat()
@@ -202,6 +210,16 @@ class PollGrowth implements Growth {
 
   available(): number {
     return this.#size
+  }
+
+  /** ms since the other process last wrote to the file (its mtime), 0 once complete. */
+  idleMs(): number {
+    if (this.#size >= this.#expected) return 0
+    try {
+      return Math.max(0, Date.now() - fstatSync(this.#fh.fd).mtimeMs)
+    } catch {
+      return Infinity // closed: nothing more will come through it
+    }
   }
 
   failure(): Error | null {

@@ -1,5 +1,5 @@
-// Who holds a fill's lock: tmp/<hex>.owner names the host, pid and a
-// per-process id of the process that created tmp/<hex>. With it a restarted
+// Who holds a fill's lock: tmp/<key>.owner names the host, pid and a
+// per-process id of the process that created tmp/<key>. With it a restarted
 // process, or a neighbour following the fill, tells a crashed writer's temp
 // file from a live one at once, instead of waiting for it to go stale
 // (rebuild.ts sweeps it at start-up, follow.ts takes the lock over).
@@ -11,8 +11,8 @@
 // costs a second download, never a wrong blob: a writer commits only while
 // the temp file is still its own (same inode, fill.ts).
 import { randomUUID } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
+import { readSmall } from './safe-files.js'
 
 export const processId = randomUUID()
 const host = hostname()
@@ -28,7 +28,7 @@ export function ownerRecord(): string {
 export async function ownerState(path: string): Promise<OwnerState> {
   let rec: { host?: unknown; pid?: unknown; id?: unknown }
   try {
-    rec = JSON.parse(await readFile(path, 'utf8')) as typeof rec
+    rec = JSON.parse((await readSmall(path, 1024)) ?? '') as typeof rec
   } catch {
     return 'unknown' // none (yet, or any more), or half written
   }

@@ -73,7 +73,8 @@ export async function scanBlobs(paths: CachePaths, concurrency = 64): Promise<Sc
   return { blobs, foreign }
 }
 
-const tempName = /^([0-9a-f]{64})(\.size~?|\.owner)?$/
+// <source id>-<hex>; a bare <hex> is an earlier version's fill, swept alike.
+const tempName = /^((?:[0-9a-f]{16}-)?[0-9a-f]{64})(\.size~?|\.owner)?$/
 
 /**
  * Removes leftovers of fills that no live writer holds. In this process we
@@ -88,7 +89,7 @@ const tempName = /^([0-9a-f]{64})(\.size~?|\.owner)?$/
 export async function sweepTemps(
   paths: CachePaths,
   staleAfter: number,
-  isLive: (hex: string) => boolean,
+  isLive: (key: string) => boolean,
   now = Date.now(),
 ): Promise<number> {
   const entries = await readdirOrEmpty(paths.tmp)
@@ -97,18 +98,18 @@ export async function sweepTemps(
   for (const d of entries) {
     const m = tempName.exec(d.name)
     if (!m || !d.isFile()) continue
-    const hex = m[1]!
-    if (isLive(hex)) continue
-    if (m[2] && names.has(hex)) continue // judged with its temp file
+    const key = m[1]!
+    if (isLive(key)) continue
+    if (m[2] && names.has(key)) continue // judged with its temp file
     const path = join(paths.tmp, d.name)
     try {
       const st = await lstat(path)
-      if (now - st.mtimeMs <= staleAfter && (await ownerState(paths.owner(hex))) !== 'dead') continue
+      if (now - st.mtimeMs <= staleAfter && (await ownerState(paths.owner(key))) !== 'dead') continue
       if ((await lstat(path)).ino !== st.ino) continue // replaced meanwhile: a new fill's
       await unlink(path)
       removed++
       if (!m[2]) {
-        for (const p of [paths.sidecar(hex), paths.sidecarTemp(hex), paths.owner(hex)]) await unlink(p).catch(() => {})
+        for (const p of [paths.sidecar(key), paths.sidecarTemp(key), paths.owner(key)]) await unlink(p).catch(() => {})
       }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err

@@ -56,6 +56,8 @@ export interface FillFollower {
   size: number
   /** Tails the growing temp file; verified like a hit; errors if the fill fails. */
   body: Readable
+  /** ms since the fill last wrote a byte (0 once it is complete). */
+  idleMs(): number
 }
 
 export interface BlobCacheStats {

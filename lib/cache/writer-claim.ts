@@ -4,6 +4,11 @@
 // not answer 200. A claim left unused for fillTimeout (a handler bug) frees
 // itself, and a body that will not be cached (too big for the cache, claim
 // expired, cache closed) is still verified on its way to the client.
+//
+// When its client leaves, a fill goes on only if someone else follows it or
+// at least half of the blob is already in: a client that asked for one byte,
+// or gave up early, does not make the proxy fetch and store the whole blob;
+// one cut late (a runtime that will resume with Range) does.
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from '../log.js'
@@ -18,6 +23,10 @@ export interface WriterClaimOptions {
   fillTimeout: number
   /** May a blob of this size be cached (and is the cache still open)? */
   accepts: (size: number | undefined) => boolean
+  /** Would this many bytes still fit in the cache (for bodies of unknown length)? */
+  fits: (bytes: number) => boolean
+  /** The writer's client left: was the fill kept going or dropped? */
+  onClientGone?: (kept: boolean) => void
   onClientBytes: (n: number) => void
   /** SHA-256 for a body of this size (a worker thread for big ones). */
   hasher?: (size: number | undefined) => Hasher
@@ -59,7 +68,28 @@ export function writerClaim(fill: Fill, opts: WriterClaimOptions): FillClaim {
         return uncached(body, digest, size, hasher)
       }
       fill.start(size)
-      return teeToCache(body, { digest, size, sink: fill, idleTimeout: fillTimeout, onClientBytes: opts.onClientBytes, hasher, log })
+      const keepWithoutClient = (received: number) => {
+        const kept = fill.followers > 0 || (size !== undefined && received * 2 >= size)
+        opts.onClientGone?.(kept)
+        log.info(kept ? 'client left: fill goes on' : 'client left early: fill dropped', {
+          digest,
+          received,
+          size,
+          followers: fill.followers,
+        })
+        return kept
+      }
+      return teeToCache(body, {
+        digest,
+        size,
+        sink: fill,
+        idleTimeout: fillTimeout,
+        onClientBytes: opts.onClientBytes,
+        hasher,
+        keepWithoutClient,
+        fits: opts.fits,
+        log,
+      })
     },
     abandon: () => {
       if (use()) fill.abort(new Error('abandoned: upstream did not answer 200'))

@@ -4,7 +4,7 @@
 // lib/auth/grants.ts for who may be served a hit).
 import { once } from 'node:events'
 import type { OutgoingHttpHeaders } from 'node:http'
-import type { Readable, Transform } from 'node:stream'
+import type { Readable, Transform, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { sendBlob } from '../cache/read-stream.js'
 import type { ByteRange, FillClaim, FillFollower } from '../cache/types.js'
@@ -14,20 +14,13 @@ import { digestInvalid, nameInvalid, notFound, ProxyError, rangeNotSatisfiable, 
 import { parseV2Path, type V2Path, v2PathFor } from '../registry/grammar.js'
 import { parseRange } from '../registry/range.js'
 import { upstreamName } from '../registry/route.js'
-import type { Upstream } from '../registry/upstreams.js'
+import { upstreamSource, type Upstream } from '../registry/upstreams.js'
 import { first, upstreamRequestHeaders } from '../stages/headers.js'
 import { requestFollowingRedirects } from '../stages/redirect.js'
 import { RangeSlice } from '../stages/range-slice.js'
 import { VerifyDigest } from '../stages/verify-digest.js'
 import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
 import { responseHeaders, sendUpstream } from './upstream-response.js'
-
-const errorCodeFor: Record<number, ProxyError['code']> = {
-  401: 'UNAUTHORIZED',
-  403: 'DENIED',
-  404: 'BLOB_UNKNOWN',
-  429: 'TOOMANYREQUESTS',
-}
 
 interface Target {
   upstream: Upstream
@@ -100,7 +93,9 @@ async function proxy(ctx: RequestContext, deps: ProxyDeps, t: Target): Promise<v
 function recordAccess(ctx: RequestContext, deps: ProxyDeps, t: Target, status: number): void {
   if (t.parsed.kind === 'base' || !((status >= 200 && status < 300) || status === 304)) return
   deps.grants.recordAccepted(t.upstream.key, t.name, ctx.req.headers.authorization)
-  if (t.parsed.kind === 'blobs') deps.grants.recordBlob(t.upstream.key, t.name, t.parsed.digest)
+  // Only a GET the upstream answered proves the repository may read the blob:
+  // lenient registries answer HEAD for a digest stored anywhere.
+  if (t.parsed.kind === 'blobs' && !ctx.head) deps.grants.recordBlob(t.upstream.key, t.name, t.parsed.digest)
 }
 
 function contentLength(res: UpstreamResponse): number | undefined {
@@ -110,9 +105,12 @@ function contentLength(res: UpstreamResponse): number | undefined {
 
 async function serveBlobWithCache(ctx: RequestContext, deps: ProxyDeps, t: Target, digest: string): Promise<void> {
   const cache = deps.cache!
-  const hit = cache.lookup(digest)
+  // The shared copy is served only to requests routed to an upstream that
+  // delivered it itself; any other upstream fills it again (cache/origins.ts).
+  const source = upstreamSource(t.upstream)
+  const hit = await cache.lookup(digest, source)
   if (hit) {
-    await authorised(ctx, deps, t, digest)
+    if (!(await authorised(ctx, deps, t))) return
     const served = await serveHit(ctx, cache, digest, hit.size)
     if (served) return
     // The file vanished or no longer matched (evicted): fetch it again below.
@@ -127,32 +125,70 @@ async function serveBlobWithCache(ctx: RequestContext, deps: ProxyDeps, t: Targe
   // writer, most likely). Not proxy(): a Range passed through would not be
   // verified.
   for (let attempt = 1; ; attempt++) {
-    const claim = await cache.claim(digest)
+    const claim = await claimWithin(cache, digest, source, deps.followTimeout)
+    if (claim === 'timeout') {
+      ctx.log.info('the fill of this blob has not started: fetching on our own', { digest, after: deps.followTimeout })
+      return fetchUncached(ctx, deps, t, digest)
+    }
     if (!claim) return proxy(ctx, deps, t)
     if (claim.role === 'writer') return fill(ctx, deps, t, claim, digest)
+    let allowed: boolean
     try {
-      await authorised(ctx, deps, t, digest)
+      allowed = await authorised(ctx, deps, t)
     } catch (err) {
       claim.body.destroy()
       throw err
     }
-    if (await serveFollower(ctx, claim, digest)) return
+    if (!allowed) return void claim.body.destroy()
+    const outcome = await serveFollower(ctx, deps, claim, digest)
+    if (outcome === 'served') return
+    if (outcome === 'stalled') {
+      ctx.log.info('the fill being followed made no progress: fetching on our own', { digest, after: deps.followTimeout })
+      return fetchUncached(ctx, deps, t, digest)
+    }
     ctx.log.debug('the fill being followed failed before its first byte', { digest, attempt })
     if (attempt === 2) throw new UpstreamError('reset', t.upstream.url.origin, `two fills of ${digest} in a row failed before their first byte`)
   }
 }
 
+/**
+ * cache.claim(), but a claim still waiting after `ms` (following a fill
+ * whose upstream has not answered yet, or another process's that has not
+ * started) is given up: the caller fetches on its own, and whatever the
+ * claim becomes later is released.
+ */
+async function claimWithin(
+  cache: NonNullable<ProxyDeps['cache']>,
+  digest: string,
+  source: string,
+  ms: number,
+): Promise<FillClaim | FillFollower | null | 'timeout'> {
+  const claimed = cache.claim(digest, source)
+  if (!Number.isFinite(ms) || ms <= 0) return claimed
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)))
+  const first = await Promise.race([claimed, timeout])
+  clearTimeout(timer)
+  if (first === 'timeout') {
+    claimed.then(
+      (late) => {
+        if (late?.role === 'follower') late.body.destroy()
+        else late?.abandon()
+      },
+      () => {},
+    )
+  }
+  return first
+}
+
 /** The writer of a miss: one upstream GET, teed to the cache and the client. */
 async function fill(ctx: RequestContext, deps: ProxyDeps, t: Target, claim: FillClaim, digest: string): Promise<void> {
-  // The fill outlives this client (others may be waiting on it), so its
+  // The fill may outlive this client (others may be waiting on it), so its
   // upstream request must not die with the client's signal.
   const controller = new AbortController()
-  // The whole blob, whatever range the client asked for (sendRange cuts it).
-  const headers = { ...t.request.headers }
-  delete headers['range']
   let res: UpstreamResponse
   try {
-    res = await requestFollowingRedirects(deps.transport, { ...t.request, headers, signal: controller.signal }, ctx.log)
+    res = await requestFollowingRedirects(deps.transport, wholeBlob(t, controller.signal), ctx.log)
   } catch (err) {
     claim.abandon()
     throw err
@@ -173,21 +209,77 @@ async function fill(ctx: RequestContext, deps: ProxyDeps, t: Target, claim: Fill
   await pipeline(body, ctx.res)
 }
 
+/** The request for the whole blob, whatever range the client asked for (sendRange cuts it). */
+function wholeBlob(t: Target, signal: AbortSignal): UpstreamRequest {
+  const headers = { ...t.request.headers }
+  delete headers['range']
+  return { ...t.request, method: 'GET', headers, signal }
+}
+
+/**
+ * A blob fetched for this request alone, verified on its way, not cached
+ * (someone else holds the fill but makes no progress). A Range is cut from
+ * the whole, as on a miss.
+ */
+async function fetchUncached(ctx: RequestContext, deps: ProxyDeps, t: Target, digest: string): Promise<void> {
+  const res = await requestFollowingRedirects(deps.transport, wholeBlob(t, ctx.signal), ctx.log)
+  ctx.source = 'upstream'
+  const out = responseHeaders(ctx, deps, t.upstream, res)
+  if (res.status !== 200) return sendUpstream(ctx, out, res.status, res.body)
+  out['docker-content-digest'] = digest
+  const size = contentLength(res)
+  const verify = new VerifyDigest({ digest, size, hasher: deps.hashing.create(size) })
+  pipeline(res.body, verify).catch(() => {}) // errors surface on `verify`
+  if (ctx.req.headers.range !== undefined) return sendRange(ctx, out, verify, size)
+  ctx.res.writeHead(200, out)
+  await pipeline(verify, ctx.res)
+}
+
 /**
  * Streams someone else's fill. Nothing is answered before its first bytes
  * are readable, so a fill that fails before then (its upstream died, stalled
- * or sent wrong bytes, its writer process was killed) returns false with
- * nothing sent, instead of a 200 cut at zero bytes or a 500.
+ * or sent wrong bytes, its writer process was killed) is 'failed' with
+ * nothing sent, instead of a 200 cut at zero bytes or a 500; one that shows
+ * no byte within the follow timeout is 'stalled', and this request fetches
+ * on its own. Once streaming, a fill that makes no progress for that long
+ * while the client keeps up is cut, so that the client's retry fetches on its
+ * own instead of waiting out the fill's idle timeout.
  */
-async function serveFollower(ctx: RequestContext, f: FillFollower, digest: string): Promise<boolean> {
+async function serveFollower(ctx: RequestContext, deps: ProxyDeps, f: FillFollower, digest: string): Promise<'served' | 'failed' | 'stalled'> {
   ctx.source = 'follower'
-  if (!(await firstBytes(f.body, () => true))) return false
-  if (ctx.req.headers.range !== undefined) await sendRange(ctx, blobHeaders(digest, f.size), f.body, f.size)
-  else {
-    ctx.res.writeHead(200, blobHeaders(digest, f.size))
-    await sendBlob(f.body, ctx.res)
+  const first = await firstBytes(f.body, () => true, deps.followTimeout)
+  if (first !== 'ready') return first === 'timeout' ? 'stalled' : 'failed'
+  if (f.idleMs() >= deps.followTimeout) {
+    f.body.destroy() // nothing sent yet
+    return 'stalled'
   }
-  return true
+  const stopGuard = guardProgress(f, ctx.res, deps.followTimeout, () => {
+    ctx.log.warn('the fill being followed stalled mid-stream: cutting the client so that it retries', { digest })
+    f.body.destroy(Object.assign(new Error('the fill being followed made no progress'), { code: 'ETIMEDOUT' }))
+  })
+  try {
+    if (ctx.req.headers.range !== undefined) await sendRange(ctx, blobHeaders(digest, f.size), f.body, f.size)
+    else {
+      ctx.res.writeHead(200, blobHeaders(digest, f.size))
+      await sendBlob(f.body, ctx.res)
+    }
+  } finally {
+    stopGuard()
+  }
+  return 'served'
+}
+
+/**
+ * Calls onStall when the fill being followed has written nothing for `ms`
+ * while this follower had read all of it and its client was keeping up.
+ */
+function guardProgress(f: FillFollower, res: Writable, ms: number, onStall: () => void): () => void {
+  if (!Number.isFinite(ms) || ms <= 0) return () => {}
+  const timer = setInterval(() => {
+    if (!res.writableNeedDrain && f.body.readableLength === 0 && f.idleMs() >= ms) onStall()
+  }, Math.max(50, Math.min(1000, ms / 4)))
+  timer.unref()
+  return () => clearInterval(timer)
 }
 
 /**
@@ -244,7 +336,7 @@ async function serveHit(
     return true
   }
   const stream = cache.createReadStream(digest, range ?? undefined)
-  if (!(await firstBytes(stream, hitIsMiss))) return false
+  if ((await firstBytes(stream, hitIsMiss)) !== 'ready') return false
   if (range) ctx.res.writeHead(206, { ...headers, ...partialHeaders(range, size) })
   else ctx.res.writeHead(200, headers)
   await sendBlob(stream, ctx.res)
@@ -252,18 +344,30 @@ async function serveHit(
 }
 
 /**
- * Waits until the first bytes (or the end) are readable. An error before
- * then destroys the stream and, when `isMiss` says so, returns false: nothing
- * was sent, and the caller treats the blob as a miss. Other errors are thrown.
+ * Waits until the first bytes (or the end) are readable, at most `within`
+ * ms when given ('timeout': the stream is destroyed). An error before then
+ * destroys the stream and, when `isMiss` says so, is 'failed': nothing was
+ * sent, and the caller treats the blob as a miss. Other errors are thrown.
  */
-async function firstBytes(stream: Readable, isMiss: (err: unknown) => boolean): Promise<boolean> {
+async function firstBytes(stream: Readable, isMiss: (err: unknown) => boolean, within?: number): Promise<'ready' | 'failed' | 'timeout'> {
+  const ac = new AbortController()
+  const waits: Promise<unknown>[] = [once(stream, 'readable', { signal: ac.signal }), once(stream, 'end', { signal: ac.signal })]
+  let timer: NodeJS.Timeout | undefined
+  if (within !== undefined && Number.isFinite(within) && within > 0) {
+    waits.push(new Promise((resolve) => (timer = setTimeout(() => resolve('timeout'), within))))
+  }
   try {
-    await Promise.race([once(stream, 'readable'), once(stream, 'end')])
-    return true
+    const outcome = await Promise.race(waits)
+    if (outcome !== 'timeout') return 'ready'
+    stream.destroy()
+    return 'timeout'
   } catch (err) {
     stream.destroy()
-    if (isMiss(err)) return false
+    if (isMiss(err)) return 'failed'
     throw err
+  } finally {
+    clearTimeout(timer)
+    ac.abort()
   }
 }
 
@@ -278,27 +382,28 @@ function hitIsMiss(err: unknown): boolean {
 
 /**
  * May this request be served the cached blob? If the grants do not already
- * say so, ask the upstream with a HEAD carrying the client's credentials; a
- * refusal is thrown as the upstream's status (with the challenge rewritten).
+ * say so, the upstream decides as it would for a pull: a GET of the blob's
+ * first byte with the client's credentials (a HEAD is not enough: some
+ * registries answer HEAD for any blob they store, yet refuse the GET from
+ * another repository). A refusal is relayed to the client exactly as the
+ * upstream sent it, as on a miss, so the answer tells nothing of what is
+ * cached; false then means the response was sent.
  */
-async function authorised(ctx: RequestContext, deps: ProxyDeps, t: Target, digest: string): Promise<void> {
+async function authorised(ctx: RequestContext, deps: ProxyDeps, t: Target): Promise<boolean> {
   const auth = ctx.req.headers.authorization
-  if (deps.grants.mayServe(t.upstream.key, t.name, digest, auth)) return
-  const probe = { ...t.request.headers }
-  delete probe['range']
-  const res = await requestFollowingRedirects(deps.transport, { ...t.request, method: 'HEAD', headers: probe }, ctx.log)
-  res.body.resume()
-  if (res.status === 200) {
-    recordAccess(ctx, deps, t, 200)
-    return
+  if (t.parsed.kind !== 'blobs') return false
+  if (deps.grants.mayServe(t.upstream.key, t.name, t.parsed.digest, auth)) return true
+  const probe = wholeBlob(t, ctx.signal)
+  probe.headers = { ...probe.headers, range: 'bytes=0-0' }
+  const res = await requestFollowingRedirects(deps.transport, probe, ctx.log)
+  if (res.status === 200 || res.status === 206) {
+    // A 200 may be the whole blob (Range ignored): none of it is wanted.
+    res.body.destroy()
+    recordAccess(ctx, deps, t, res.status)
+    return true
   }
   ctx.source = 'upstream'
-  ctx.log.info('cached blob refused by upstream check', { status: res.status, digest })
-  const challenge = responseHeaders(ctx, deps, t.upstream, res)['www-authenticate']
-  const headers: Record<string, string> = {}
-  if (challenge) headers['www-authenticate'] = Array.isArray(challenge) ? challenge.join(', ') : String(challenge)
-  throw new ProxyError(res.status, errorCodeFor[res.status] ?? 'DENIED', 'access to this blob was refused upstream', {
-    headers,
-  })
+  ctx.log.info('cached blob refused by upstream check', { status: res.status, digest: t.parsed.digest })
+  await sendUpstream(ctx, responseHeaders(ctx, deps, t.upstream, res), res.status, res.body)
+  return false
 }
-

@@ -20,6 +20,16 @@ export function registryHost(u: URL): string {
   return u.host.toLowerCase()
 }
 
+/**
+ * What identifies an upstream to the shared blob cache: its base URL. Two map
+ * entries naming the same URL reach the same registry with the same
+ * credentials, so they share what it delivered; any other URL is another
+ * upstream (lib/cache/origins.ts).
+ */
+export function upstreamSource(u: Upstream): string {
+  return u.url.href.replace(/\/$/, '')
+}
+
 export interface UpstreamSetOptions {
   /** Extra upstream keys to treat as Docker Hub (tests stand one up on loopback). */
   dockerHubKeys?: string[]

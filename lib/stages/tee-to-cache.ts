@@ -9,8 +9,11 @@
 // the fill back from the sink (sink.tail()) at its own pace, and the fill goes
 // on at disk speed. Where it cannot spill (length unknown, caching stopped)
 // the upstream waits for the client instead. A client that reads nothing for
-// idleTimeout is cut loose either way. A destroyed client stream costs
-// nothing: the fill goes on at disk speed.
+// idleTimeout is cut loose either way. When the client stream is destroyed
+// (the client left), keepWithoutClient decides whether the fill goes on at
+// disk speed or stops, so that a small or abandoned request does not buy a
+// whole blob's transfer; a body of unknown length stops being cached once it
+// no longer fits (fits).
 //
 //   upstream ──▶ hash, length ──▶ sink (disk) ──commit──▶ blobs/
 //                      └──────▶ client buffer ──▶ client
@@ -59,6 +62,13 @@ export interface TeeOptions {
   onClientBytes?: (n: number) => void
   /** SHA-256 off the main thread (lib/stages/hash-worker.ts); default inline. Disposed of at the end. */
   hasher?: Hasher | undefined
+  /**
+   * The client left with `received` bytes in: should the fill go on without
+   * it? Default yes. No: caching stops and the upstream is let go.
+   */
+  keepWithoutClient?: (received: number) => boolean
+  /** Would this many bytes still be kept by the cache? Checked as a body of unknown length grows. */
+  fits?: (bytes: number) => boolean
   log?: Logger
 }
 
@@ -79,6 +89,7 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
   const timed = Number.isFinite(opts.idleTimeout) && opts.idleTimeout > 0
   let clientGone = false
   let caching = true
+  let received = 0
   // No client and no cache: nobody wants the rest of this blob, so the
   // upstream is let go at once (a stalled one would otherwise hold its
   // socket until the idle timeout).
@@ -118,9 +129,14 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
       poke()
     },
     destroy: (err, cb) => {
+      const left = !clientGone
       clientGone = true
       clearStall()
       spill?.destroy()
+      if (left && caching && opts.keepWithoutClient && !opts.keepWithoutClient(received)) {
+        caching = false
+        opts.sink.abort(Object.assign(new Error('the client left and the fill is not worth finishing'), { code: 'ECANCELED' }))
+      }
       poke()
       letGo()
       cb(err)
@@ -163,7 +179,6 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
   const run = async () => {
     const hasher = hasherFor(parsed.algorithm, opts.hasher)
     const it = upstream[Symbol.asyncIterator]()
-    let received = 0
     let held: Buffer | null = null
     const send = (chunk: Buffer) => {
       opts.onClientBytes?.(chunk.length)
@@ -175,15 +190,12 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
     let batch: Buffer[] = []
     let batched = 0
     let writing: Promise<void> | null = null
-    const stopCaching = (err: Error) => {
+    const stopCaching = (err: Error, why = 'cache write failed: serving this blob uncached') => {
       if (!caching) return
       caching = false
       opts.sink.abort(err)
       letGo()
-      opts.log?.warn('cache write failed: serving this blob uncached', {
-        digest: opts.digest,
-        code: (err as NodeJS.ErrnoException).code ?? String(err),
-      })
+      opts.log?.warn(why, { digest: opts.digest, code: (err as NodeJS.ErrnoException).code ?? String(err) })
     }
     const writeBatch = async () => {
       if (writing) await writing
@@ -216,6 +228,9 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
         received += chunk.length
         if (opts.size !== undefined && received > opts.size) {
           throw integrityError({ expected: opts.digest, found: `${parsed.algorithm}:?`, expectedSize: opts.size, foundSize: received })
+        }
+        if (caching && opts.size === undefined && opts.fits && !opts.fits(received)) {
+          stopCaching(Object.assign(new Error('body of unknown length outgrew the cache'), { code: 'EFBIG' }), 'blob outgrew the cache: serving it uncached')
         }
         // By reference: socket chunks are never reused once read.
         hasher.update(chunk)

@@ -3,18 +3,18 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { asWriter, collect, fdCount, makeBlob, openCache, settle, upstreamBody } from './fixtures/helpers.js'
+import { asWriter, collect, fdCount, makeBlob, openCache, settle, tempPath, upstreamBody, SOURCE } from './fixtures/helpers.js'
 
 t.test('commit only after the digest matched', async (t) => {
   const dir = t.testdir()
   const fdsBefore = fdCount()
   const cache = await openCache(dir)
   const blob = makeBlob(3 * 1024 * 1024 + 17)
-  const tmp = join(dir, 'tmp', blob.hex)
+  const tmp = tempPath(dir, blob)
   const committed = join(dir, 'blobs', 'sha256', blob.hex.slice(0, 2), blob.hex)
 
-  t.equal(cache.lookup(blob.digest), undefined, 'a miss at first')
-  const writer = asWriter(await cache.claim(blob.digest))
+  t.equal(cache.cached(blob.digest), undefined, 'a miss at first')
+  const writer = asWriter(await cache.claim(blob.digest, SOURCE))
   t.ok(existsSync(tmp), 'the claim created the temp file (the lock)')
 
   let release!: () => void
@@ -24,7 +24,7 @@ t.test('commit only after the digest matched', async (t) => {
   await settle(100)
   t.ok(existsSync(tmp), 'midway: still in tmp/')
   t.notOk(existsSync(committed), 'midway: nothing committed')
-  t.equal(cache.lookup(blob.digest), undefined, 'midway: not a hit')
+  t.equal(cache.cached(blob.digest), undefined, 'midway: not a hit')
   t.equal(cache.stats().inflightFills, 1)
   release()
 
@@ -33,7 +33,7 @@ t.test('commit only after the digest matched', async (t) => {
   t.notOk(existsSync(tmp), 'temp file renamed away')
   t.ok(readFileSync(committed).equals(blob.bytes), 'committed file holds the blob')
   t.notOk(existsSync(`${tmp}.size`), 'sidecar removed')
-  t.same(cache.lookup(blob.digest), { size: blob.bytes.length }, 'now a hit')
+  t.same(await cache.lookup(blob.digest, SOURCE), { size: blob.bytes.length }, 'now a hit')
   t.same(await collect(cache.createReadStream(blob.digest)), blob.bytes, 'served from the cache')
 
   const s = cache.stats()

@@ -1,7 +1,7 @@
 // 20 concurrent claims for one digest: exactly one writer fetches upstream;
 // the other 19 follow its fill; all 20 bodies are the blob, byte for byte.
 import t from 'tap'
-import { asWriter, collect, fdCount, makeBlob, openCache, settle, upstreamBody } from './fixtures/helpers.js'
+import { asWriter, collect, fdCount, makeBlob, openCache, settle, upstreamBody, SOURCE } from './fixtures/helpers.js'
 
 t.test('one writer, nineteen followers', async (t) => {
   const dir = t.testdir()
@@ -15,7 +15,7 @@ t.test('one writer, nineteen followers', async (t) => {
   let midFill = 0
   const roles: string[] = []
   const handle = async (): Promise<Buffer> => {
-    const c = await cache.claim(blob.digest)
+    const c = await cache.claim(blob.digest, SOURCE)
     roles.push(c?.role ?? 'null')
     if (c?.role === 'writer') {
       fetches++

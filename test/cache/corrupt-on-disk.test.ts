@@ -16,12 +16,12 @@ t.test('a flipped byte', async (t) => {
   writeSync(fd, Buffer.from([blob.bytes[1234]! ^ 1]), 0, 1, 1234)
   closeSync(fd)
 
-  t.ok(cache.lookup(blob.digest), 'still indexed')
+  t.ok(cache.cached(blob.digest), 'still indexed')
   const { bytes, error } = await collectUntilError(cache.createReadStream(blob.digest))
   t.equal(error?.code, 'EINTEGRITY', 'the read errors')
   t.ok(bytes.length < blob.bytes.length, `before completion (${bytes.length} of ${blob.bytes.length})`)
   await settle()
-  t.equal(cache.lookup(blob.digest), undefined, 'evicted from the index')
+  t.equal(cache.cached(blob.digest), undefined, 'evicted from the index')
   t.notOk(existsSync(path), 'file deleted')
   t.equal(cache.stats().evictions, 1)
 
@@ -40,7 +40,7 @@ t.test('a truncated file', async (t) => {
   t.equal(error?.code, 'EINTEGRITY')
   t.equal(bytes.length, 0)
   await settle()
-  t.equal(cache.lookup(blob.digest), undefined, 'evicted')
+  t.equal(cache.cached(blob.digest), undefined, 'evicted')
   t.notOk(existsSync(blobPath(dir, blob)), 'file deleted')
   await cache.close()
 })

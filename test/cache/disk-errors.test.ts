@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, rmdirSync, writeFileSync } from '
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { asFollower, asWriter, blobPath, collect, collectUntilError, fdCount, makeBlob, openCache, settle, upstreamBody } from './fixtures/helpers.js'
+import { asFollower, asWriter, blobPath, collect, collectUntilError, fdCount, makeBlob, openCache, settle, upstreamBody, SOURCE } from './fixtures/helpers.js'
 
 t.test('commit fails (shard path is a file)', async (t) => {
   const dir = t.testdir()
@@ -16,12 +16,12 @@ t.test('commit fails (shard path is a file)', async (t) => {
   const cache = await openCache(dir)
   const blob = makeBlob(2 * 1024 * 1024)
   writeFileSync(join(dir, 'blobs', 'sha256', blob.hex.slice(0, 2)), 'in the way')
-  const writer = asWriter(await cache.claim(blob.digest))
+  const writer = asWriter(await cache.claim(blob.digest, SOURCE))
   const got = await collect(writer.fill(upstreamBody(blob.bytes), blob.bytes.length))
   t.ok(got.equals(blob.bytes), 'the client got the whole blob')
   await settle()
   t.same(readdirSync(join(dir, 'tmp')), [], 'temp removed')
-  t.equal(cache.lookup(blob.digest), undefined, 'nothing committed')
+  t.equal(cache.cached(blob.digest), undefined, 'nothing committed')
   await cache.close()
   await settle()
   t.equal(fdCount(), fdsBefore, 'no file descriptor leaked')
@@ -53,9 +53,9 @@ async function fullDisk(t: Test, dir: string): Promise<void> {
   const fdsBefore = fdCount()
   const cache = await openCache(dir)
   const blob = makeBlob(3 * 1024 * 1024)
-  const writer = asWriter(await cache.claim(blob.digest))
+  const writer = asWriter(await cache.claim(blob.digest, SOURCE))
   const body = writer.fill(upstreamBody(blob.bytes, { delay: 1 }), blob.bytes.length)
-  const follower = asFollower(await cache.claim(blob.digest))
+  const follower = asFollower(await cache.claim(blob.digest, SOURCE))
   const [mine, theirs] = await Promise.all([collect(body), collectUntilError(follower.body)])
   t.ok(mine.equals(blob.bytes), 'the writer’s client got the whole blob, verified')
   t.ok(theirs.error, `the follower of the failed fill errors (${theirs.error?.code}): its handler refetches`)

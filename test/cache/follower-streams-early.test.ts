@@ -1,7 +1,7 @@
 // A follower that joins mid-download gets the bytes already on disk at once
 // and the rest as they land: it does not wait for the fill to finish.
 import t from 'tap'
-import { asFollower, asWriter, collect, fdCount, makeBlob, openCache, settle, upstreamBody } from './fixtures/helpers.js'
+import { asFollower, asWriter, collect, fdCount, makeBlob, openCache, settle, upstreamBody, SOURCE } from './fixtures/helpers.js'
 
 t.test('follower streams before the end', async (t) => {
   const dir = t.testdir()
@@ -12,12 +12,12 @@ t.test('follower streams before the end', async (t) => {
 
   let release!: () => void
   const gate = new Promise<void>((r) => (release = r))
-  const writer = asWriter(await cache.claim(blob.digest))
+  const writer = asWriter(await cache.claim(blob.digest, SOURCE))
   const writerBody = writer.fill(upstreamBody(blob.bytes, { gate: { at: half, open: gate } }), blob.bytes.length)
   const writerGot = collect(writerBody)
   await t.resolves(new Promise((r) => setTimeout(r, 100)))
 
-  const follower = asFollower(await cache.claim(blob.digest))
+  const follower = asFollower(await cache.claim(blob.digest, SOURCE))
   t.equal(follower.size, blob.bytes.length)
   let early = 0
   const parts: Buffer[] = []

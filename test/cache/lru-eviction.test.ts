@@ -2,7 +2,7 @@
 // deleted. lookup() counts as a use.
 import { existsSync } from 'node:fs'
 import t from 'tap'
-import { blobPath, fdCount, makeBlob, openCache, putBlob, settle } from './fixtures/helpers.js'
+import { blobPath, fdCount, makeBlob, openCache, putBlob, settle, SOURCE } from './fixtures/helpers.js'
 
 t.test('maxSize evicts the least recently used', async (t) => {
   const dir = t.testdir()
@@ -14,14 +14,14 @@ t.test('maxSize evicts the least recently used', async (t) => {
   await putBlob(cache, b!)
   await putBlob(cache, c!)
   t.equal(cache.stats().blobs, 3)
-  t.ok(cache.lookup(a!.digest), 'a used again: b is now the least recent')
+  t.ok(await cache.lookup(a!.digest, SOURCE), 'a used again: b is now the least recent')
   await putBlob(cache, d!)
   await settle()
 
   t.equal(cache.stats().blobs, 3)
   t.equal(cache.stats().bytesOnDisk, 3 * size)
   t.equal(cache.stats().evictions, 1)
-  t.equal(cache.lookup(b!.digest), undefined, 'b evicted')
+  t.equal(cache.cached(b!.digest), undefined, 'b evicted')
   t.notOk(existsSync(blobPath(dir, b!)), "b's file deleted")
   for (const x of [a!, c!, d!]) t.ok(existsSync(blobPath(dir, x)), 'the others stay')
 
@@ -38,8 +38,8 @@ t.test('a blob larger than the whole cache is served, not stored', async (t) => 
   await putBlob(cache, small)
   await putBlob(cache, big)
   await settle()
-  t.equal(cache.lookup(big.digest), undefined)
+  t.equal(cache.cached(big.digest), undefined)
   t.notOk(existsSync(blobPath(dir, big)))
-  t.ok(cache.lookup(small.digest), 'did not push out what fits')
+  t.ok(cache.cached(small.digest), 'did not push out what fits')
   await cache.close()
 })

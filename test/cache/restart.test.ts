@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { blobPath, collect, fdCount, makeBlob, openCache, putBlob, settle } from './fixtures/helpers.js'
+import { blobPath, collect, fdCount, makeBlob, openCache, putBlob, settle, tempPath, SOURCE } from './fixtures/helpers.js'
 
 t.test('rebuild on open', async (t) => {
   const dir = t.testdir()
@@ -45,9 +45,9 @@ t.test('rebuild on open', async (t) => {
 
   // Room for two of the three: the least recently used (c) must go.
   const second = await openCache(dir, { maxSize: 5000, fillTimeout: 1000 })
-  t.same(second.lookup(a!.digest), { size: 1000 }, 'a is back')
-  t.same(second.lookup(b!.digest), { size: 2000 }, 'b is back')
-  t.equal(second.lookup(c!.digest), undefined, 'c, the least recently used, did not fit')
+  t.same(second.cached(a!.digest), { size: 1000 }, 'a is back')
+  t.same(second.cached(b!.digest), { size: 2000 }, 'b is back')
+  t.equal(second.cached(c!.digest), undefined, 'c, the least recently used, did not fit')
   await settle()
   t.notOk(existsSync(blobPath(dir, c!)), "c's file deleted")
   t.same(await collect(second.createReadStream(b!.digest)), b!.bytes, 'b serves, verified')
@@ -69,11 +69,11 @@ t.test('a lock left by a dead process is broken once it is stale', async (t) => 
   const dir = t.testdir()
   const cache = await openCache(dir, { fillTimeout: 100 })
   const blob = makeBlob(5000)
-  const temp = join(dir, 'tmp', blob.hex)
+  const temp = tempPath(dir, blob)
   writeFileSync(temp, 'abandoned')
   const old = Date.now() / 1000 - 60
   utimesSync(temp, old, old)
-  const claim = await cache.claim(blob.digest)
+  const claim = await cache.claim(blob.digest, SOURCE)
   t.equal(claim?.role, 'writer', 'the claim took over the abandoned fill')
   await cache.close()
 })
@@ -81,6 +81,6 @@ t.test('a lock left by a dead process is broken once it is stale', async (t) => 
 t.test('an unwritable cache dir: serve what is there, cache nothing', async (t) => {
   const dir = t.testdir({ tmp: 'a file where tmp/ should be' })
   const cache = await openCache(dir)
-  t.equal(await cache.claim(makeBlob(10).digest), null, 'claim says: proxy uncached')
+  t.equal(await cache.claim(makeBlob(10).digest, SOURCE), null, 'claim says: proxy uncached')
   await cache.close()
 })

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { asWriter, collect, fdCount, makeBlob, openCache, settle, upstreamBody } from './fixtures/helpers.js'
+import { asWriter, collect, fdCount, makeBlob, openCache, settle, upstreamBody, SOURCE } from './fixtures/helpers.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const childScript = fileURLToPath(new URL('./fixtures/claim-child.ts', import.meta.url))
@@ -48,10 +48,11 @@ t.test('a follower in another process tails the fill', async (t) => {
   const fdsBefore = fdCount()
   const blob = makeBlob(4 * 1024 * 1024 + 5)
   const blobFile = join(t.testdirName, 'blob.bin')
-  const cache = await openCache(dir)
+  // The gated upstream waits for a child that may take seconds to start on a loaded machine.
+  const cache = await openCache(dir, { fillTimeout: 60_000 })
   writeFileSync(blobFile, blob.bytes)
 
-  const writer = asWriter(await cache.claim(blob.digest))
+  const writer = asWriter(await cache.claim(blob.digest, SOURCE))
   let release!: () => void
   const gate = new Promise<void>((r) => (release = r))
   const half = 2 * 1024 * 1024
@@ -92,6 +93,6 @@ t.test('three processes race for one digest: one writer', async (t) => {
     t.equal(await c.exited, 0)
   }
   const cache = await openCache(dir)
-  t.same(cache.lookup(blob.digest), { size: blob.bytes.length }, 'committed once, seen by a new process')
+  t.same(cache.cached(blob.digest), { size: blob.bytes.length }, 'committed once, seen by a new process')
   await cache.close()
 })

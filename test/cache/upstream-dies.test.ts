@@ -3,7 +3,7 @@
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { asWriter, collect, collectUntilError, fdCount, makeBlob, openCache, settle, upstreamBody } from './fixtures/helpers.js'
+import { asWriter, collect, collectUntilError, fdCount, makeBlob, openCache, settle, upstreamBody, SOURCE } from './fixtures/helpers.js'
 
 t.test('upstream reset mid-body', async (t) => {
   const dir = t.testdir()
@@ -11,7 +11,7 @@ t.test('upstream reset mid-body', async (t) => {
   const cache = await openCache(dir)
   const blob = makeBlob(2 * 1024 * 1024)
 
-  const writer = asWriter(await cache.claim(blob.digest))
+  const writer = asWriter(await cache.claim(blob.digest, SOURCE))
   const { bytes, error } = await collectUntilError(writer.fill(upstreamBody(blob.bytes, { failAt: 1024 * 1024 }), blob.bytes.length))
   t.equal(error?.code, 'ECONNRESET', 'the client stream errors with the upstream error')
   t.ok(bytes.length < 1024 * 1024, 'and ends short')
@@ -19,9 +19,9 @@ t.test('upstream reset mid-body', async (t) => {
   t.same(readdirSync(join(dir, 'tmp')), [], 'temp file removed')
   t.equal(cache.stats().blobs, 0, 'nothing committed')
 
-  const again = asWriter(await cache.claim(blob.digest))
+  const again = asWriter(await cache.claim(blob.digest, SOURCE))
   t.same(await collect(again.fill(upstreamBody(blob.bytes), blob.bytes.length)), blob.bytes, 'a retry fills it')
-  t.same(cache.lookup(blob.digest), { size: blob.bytes.length })
+  t.same(cache.cached(blob.digest), { size: blob.bytes.length })
 
   await cache.close()
   await settle()
@@ -32,7 +32,7 @@ t.test('upstream goes idle: the fill gives up after fillTimeout', async (t) => {
   const dir = t.testdir()
   const cache = await openCache(dir, { fillTimeout: 200 })
   const blob = makeBlob(1024 * 1024)
-  const writer = asWriter(await cache.claim(blob.digest))
+  const writer = asWriter(await cache.claim(blob.digest, SOURCE))
   const never = new Promise<void>(() => {})
   const started = Date.now()
   const { error } = await collectUntilError(
@@ -49,12 +49,12 @@ t.test('abandon: followers waiting for the size go upstream themselves', async (
   const dir = t.testdir()
   const cache = await openCache(dir)
   const blob = makeBlob(1000)
-  const writer = asWriter(await cache.claim(blob.digest))
-  const waiting = cache.claim(blob.digest)
+  const writer = asWriter(await cache.claim(blob.digest, SOURCE))
+  const waiting = cache.claim(blob.digest, SOURCE)
   writer.abandon()
   t.equal(await waiting, null, 'the waiting claimant is told to proxy uncached')
   await settle()
   t.same(readdirSync(join(dir, 'tmp')), [], 'lock released')
-  t.equal(asWriter(await cache.claim(blob.digest)).role, 'writer', 'a later claim is a writer')
+  t.equal(asWriter(await cache.claim(blob.digest, SOURCE)).role, 'writer', 'a later claim is a writer')
   await cache.close()
 })

@@ -5,7 +5,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { isDigestMismatch } from '../../lib/stages/verify-digest.js'
-import { asFollower, asWriter, collectUntilError, fdCount, makeBlob, openCache, settle, upstreamBody } from './fixtures/helpers.js'
+import { asFollower, asWriter, collectUntilError, fdCount, makeBlob, openCache, settle, upstreamBody, SOURCE } from './fixtures/helpers.js'
 
 t.test('wrong bytes from upstream', async (t) => {
   const dir = t.testdir()
@@ -15,9 +15,9 @@ t.test('wrong bytes from upstream', async (t) => {
   const wrong = Buffer.from(blob.bytes)
   wrong[wrong.length - 1] = wrong[wrong.length - 1]! ^ 0xff // same length, last byte flipped
 
-  const writer = asWriter(await cache.claim(blob.digest))
+  const writer = asWriter(await cache.claim(blob.digest, SOURCE))
   const body = writer.fill(upstreamBody(wrong, { delay: 2 }), wrong.length)
-  const follower = asFollower(await cache.claim(blob.digest))
+  const follower = asFollower(await cache.claim(blob.digest, SOURCE))
   const [mine, theirs] = await Promise.all([collectUntilError(body), collectUntilError(follower.body)])
 
   t.ok(isDigestMismatch(mine.error), 'the client stream errors with EINTEGRITY')
@@ -29,8 +29,8 @@ t.test('wrong bytes from upstream', async (t) => {
   await settle()
   t.notOk(existsSync(join(dir, 'blobs', 'sha256', blob.hex.slice(0, 2), blob.hex)), 'nothing committed')
   t.same(readdirSync(join(dir, 'tmp')), [], 'temp file and sidecar removed')
-  t.equal(cache.lookup(blob.digest), undefined)
-  t.equal(asWriter(await cache.claim(blob.digest)).role, 'writer', 'the next claim fetches again')
+  t.equal(cache.cached(blob.digest), undefined)
+  t.equal(asWriter(await cache.claim(blob.digest, SOURCE)).role, 'writer', 'the next claim fetches again')
 
   await cache.close()
   await settle()
@@ -41,7 +41,7 @@ t.test('more bytes than Content-Length', async (t) => {
   const dir = t.testdir()
   const cache = await openCache(dir)
   const blob = makeBlob(1024 * 1024)
-  const writer = asWriter(await cache.claim(blob.digest))
+  const writer = asWriter(await cache.claim(blob.digest, SOURCE))
   const { bytes, error } = await collectUntilError(writer.fill(upstreamBody(blob.bytes), blob.bytes.length - 10))
   t.equal(error?.code, 'EINTEGRITY')
   t.ok(bytes.length < blob.bytes.length - 10)

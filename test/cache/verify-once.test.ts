@@ -44,7 +44,7 @@ t.test('an unchanged, verified file is served without hashing; a changed one is 
   t.ok(third.bytes.length < blob.bytes.length, 'before its end')
   t.equal(skipped(metrics), 1)
   await settle()
-  t.equal(cache.lookup(blob.digest), undefined, 'and is evicted')
+  t.equal(cache.cached(blob.digest), undefined, 'and is evicted')
 })
 
 t.test('verifyEveryServe hashes every serve', async (t) => {

@@ -4,7 +4,7 @@
 // being removed) for another process's lock and go uncached.
 import t from 'tap'
 import { sha256, TOKEN } from './fixtures/fault-registry.js'
-import { asWriter, collect, makeBlob, openCache, upstreamBody } from '../cache/fixtures/helpers.js'
+import { asWriter, collect, makeBlob, openCache, upstreamBody, SOURCE } from '../cache/fixtures/helpers.js'
 import { startHarness, waitFor } from './fixtures/harness.js'
 
 t.test('401, then the retry with a token fills the cache', async (t) => {
@@ -17,8 +17,8 @@ t.test('401, then the retry with a token fills the cache', async (t) => {
     t.equal(refused.status, 401)
     const ok = await h.get(b.path, { headers: { authorization: `Bearer ${TOKEN}` } })
     t.ok(ok.status === 200 && sha256(ok.body) === b.digest, `round ${i + 1}: served`)
-    await waitFor(() => h.proxy.deps.cache?.lookup(b.digest), (v) => v !== undefined, 1000)
-    if (h.proxy.deps.cache?.lookup(b.digest)) cached++
+    await waitFor(() => h.proxy.deps.cache?.cached(b.digest), (v) => v !== undefined, 1000)
+    if (h.proxy.deps.cache?.cached(b.digest)) cached++
   }
   t.equal(cached, rounds, 'every retry filled the cache')
   await h.assertClean(t)
@@ -28,12 +28,12 @@ t.test('a claim right after an abandon is a writer, not a follower of the leftov
   const cache = await openCache(t.testdir())
   t.teardown(() => cache.close())
   const blob = makeBlob(64 * 1024)
-  const first = asWriter(await cache.claim(blob.digest))
+  const first = asWriter(await cache.claim(blob.digest, SOURCE))
   first.abandon() // its temp file is removed asynchronously
-  const second = await cache.claim(blob.digest)
+  const second = await cache.claim(blob.digest, SOURCE)
   t.equal(second?.role, 'writer', 'the retry fills (it waited for the cleanup)')
   const body = asWriter(second).fill(upstreamBody(blob.bytes), blob.bytes.length)
   t.ok((await collect(body)).equals(blob.bytes))
-  await waitFor(() => cache.lookup(blob.digest), (v) => v !== undefined, 1000)
-  t.ok(cache.lookup(blob.digest), 'and caches')
+  await waitFor(() => cache.cached(blob.digest), (v) => v !== undefined, 1000)
+  t.ok(cache.cached(blob.digest), 'and caches')
 })

@@ -10,7 +10,7 @@ import { startHarness, waitFor } from './fixtures/harness.js'
 t.test('committed blob deleted: refetched', async (t) => {
   const h = await startHarness(t, { cache: true })
   t.equal((await h.get(h.blobPath)).status, 200)
-  await waitFor(() => h.proxy.deps.cache?.lookup(h.digest), (v) => v !== undefined, 2000)
+  await waitFor(() => h.proxy.deps.cache?.cached(h.digest), (v) => v !== undefined, 2000)
   unlinkSync(blobFile(h.cacheDir!, h.digest))
   const o = await h.get(h.blobPath)
   t.ok(o.status === 200 && o.complete && sha256(o.body) === h.digest, 'served from upstream')
@@ -21,7 +21,7 @@ t.test('committed blob deleted: refetched', async (t) => {
 t.test('deleted while being served: the open file reads on', async (t) => {
   const h = await startHarness(t, { cache: true, blobSize: 8 * 1024 * 1024 })
   t.equal((await h.get(h.blobPath)).status, 200)
-  await waitFor(() => h.proxy.deps.cache?.lookup(h.digest), (v) => v !== undefined, 2000)
+  await waitFor(() => h.proxy.deps.cache?.cached(h.digest), (v) => v !== undefined, 2000)
   let unlinked = false
   const o = await new Promise<Awaited<ReturnType<typeof h.get>>>((resolve) => {
     void h.get(h.blobPath).then(resolve)
@@ -50,7 +50,7 @@ t.test('temp file deleted mid-fill: served, not committed', async (t) => {
   unlinkSync(tempFile(h.cacheDir!, h.digest))
   const o = await pull
   t.ok(o.status === 200 && o.complete && sha256(o.body) === h.digest, 'the whole blob, verified')
-  t.equal(h.proxy.deps.cache?.lookup(h.digest), undefined, 'nothing committed from a file that is no longer ours')
+  t.equal(h.proxy.deps.cache?.cached(h.digest), undefined, 'nothing committed from a file that is no longer ours')
   await h.assertClean(t)
   await h.assertRecovers(t)
 })

@@ -11,7 +11,7 @@ import { checkOutcome, startHarness, waitFor } from './fixtures/harness.js'
 t.test('truncated to half: refetched, not served short', async (t) => {
   const h = await startHarness(t, { cache: true })
   t.equal((await h.get(h.blobPath)).status, 200)
-  await waitFor(() => h.proxy.deps.cache?.lookup(h.digest), (v) => v !== undefined, 2000)
+  await waitFor(() => h.proxy.deps.cache?.cached(h.digest), (v) => v !== undefined, 2000)
   truncateSync(blobFile(h.cacheDir!, h.digest), h.blob.length / 2)
   const cdnBefore = h.reg.count('cdn', 'GET')
   const o = await h.get(h.blobPath)
@@ -28,7 +28,7 @@ t.test('same length, wrong bytes: cut before the end, evicted, refetched next ti
   // end of a stream that has already started.
   const h = await startHarness(t, { cache: true, blobSize: 6 * 1024 * 1024 + 17 })
   t.equal((await h.get(h.blobPath)).status, 200)
-  await waitFor(() => h.proxy.deps.cache?.lookup(h.digest), (v) => v !== undefined, 2000)
+  await waitFor(() => h.proxy.deps.cache?.cached(h.digest), (v) => v !== undefined, 2000)
   const bad = Buffer.from(h.blob)
   bad[bad.length - 10] = (bad[bad.length - 10] ?? 0) ^ 1
   writeFileSync(blobFile(h.cacheDir!, h.digest), bad)
@@ -43,7 +43,7 @@ t.test('wrong bytes caught before the first byte went out: answered from upstrea
   // A blob that fits in one read is hashed whole before anything is sent.
   const h = await startHarness(t, { cache: true, blobSize: 1024 * 1024 + 5 })
   t.equal((await h.get(h.blobPath)).status, 200)
-  await waitFor(() => h.proxy.deps.cache?.lookup(h.digest), (v) => v !== undefined, 2000)
+  await waitFor(() => h.proxy.deps.cache?.cached(h.digest), (v) => v !== undefined, 2000)
   const bad = Buffer.from(h.blob)
   bad[bad.length - 10] = (bad[bad.length - 10] ?? 0) ^ 1
   writeFileSync(blobFile(h.cacheDir!, h.digest), bad)
@@ -59,7 +59,7 @@ t.test('wrong bytes caught before the first byte went out: answered from upstrea
 t.test('a Range read of a truncated file is cut or refused, never short', async (t) => {
   const h = await startHarness(t, { cache: true })
   t.equal((await h.get(h.blobPath)).status, 200)
-  await waitFor(() => h.proxy.deps.cache?.lookup(h.digest), (v) => v !== undefined, 2000)
+  await waitFor(() => h.proxy.deps.cache?.cached(h.digest), (v) => v !== undefined, 2000)
   truncateSync(blobFile(h.cacheDir!, h.digest), 1000)
   const o = await h.get(h.blobPath, { headers: { range: 'bytes=500-1999' } })
   if (o.complete && (o.status === 206 || o.status === 200)) {

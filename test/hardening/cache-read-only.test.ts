@@ -32,7 +32,7 @@ t.test('read-only mid-fill: the commit fails', async (t) => {
   const o = await pull
   t.equal(o.status, 200)
   t.ok(o.complete && sha256(o.body) === h.digest, 'the whole blob, verified, served uncached')
-  t.equal(h.proxy.deps.cache?.lookup(h.digest), undefined, 'nothing committed')
+  t.equal(h.proxy.deps.cache?.cached(h.digest), undefined, 'nothing committed')
   await h.assertClean(t)
   umount(blobs)
   await h.assertRecovers(t, 'writable again')

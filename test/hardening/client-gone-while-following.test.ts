@@ -18,8 +18,8 @@ for (const leaver of ['follower', 'writer'] as const) {
     t.notOk(left.complete, `the ${leaver} left`)
     t.ok(stayed.status === 200 && stayed.complete && sha256(stayed.body) === h.digest, 'the other got the whole blob')
     t.equal(h.reg.count('cdn', 'GET', new RegExp(h.digest.slice(7))), 1, 'one upstream download')
-    await waitFor(() => h.proxy.deps.cache?.lookup(h.digest), (v) => v !== undefined, 3000)
-    t.ok(h.proxy.deps.cache?.lookup(h.digest), 'committed')
+    await waitFor(() => h.proxy.deps.cache?.cached(h.digest), (v) => v !== undefined, 3000)
+    t.ok(h.proxy.deps.cache?.cached(h.digest), 'committed')
     await h.assertClean(t)
   })
 }

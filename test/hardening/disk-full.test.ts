@@ -35,7 +35,7 @@ t.test('ENOSPC mid-fill', async (t) => {
     const retry = await h.get(h.blobPath)
     t.ok(retry.complete && sha256(retry.body) === h.digest, 'the follower’s retry is served (uncached: still no room)')
   }
-  t.equal(h.proxy.deps.cache?.lookup(h.digest), undefined, 'nothing committed')
+  t.equal(h.proxy.deps.cache?.cached(h.digest), undefined, 'nothing committed')
   await h.assertClean(t)
   t.same(readdirSync(join(scratch.dir, 'tmp')), [], 'the space came back')
   remount(scratch.dir, 'size=64m')

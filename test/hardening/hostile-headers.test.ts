@@ -80,7 +80,7 @@ t.test('malformed Range, cached and not', async (t) => {
   for (const cached of [false, true]) {
     if (cached) {
       await h.get(h.blobPath)
-      await waitFor(() => h.proxy.deps.cache?.lookup(h.digest), (v) => v !== undefined, 2000)
+      await waitFor(() => h.proxy.deps.cache?.cached(h.digest), (v) => v !== undefined, 2000)
     }
     for (const range of ranges) {
       const o = await h.get(h.blobPath, { headers: { range } })

@@ -12,7 +12,7 @@ t.test('in-flight upstream bound', async (t) => {
   // A cached blob, for a hit while the upstream is saturated.
   const cached = h.addBlob(128 * 1024)
   t.equal((await h.get(cached.path)).status, 200)
-  await waitFor(() => h.proxy.deps.cache?.lookup(cached.digest), (v) => v !== undefined, 2000)
+  await waitFor(() => h.proxy.deps.cache?.cached(cached.digest), (v) => v !== undefined, 2000)
 
   h.reg.fault('registry', { kind: 'delay', ms: 1000 }, { path: /manifests/ })
   h.reg.addManifest(h.repo, 'v1', { schemaVersion: 2 })

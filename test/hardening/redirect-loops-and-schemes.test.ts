@@ -38,7 +38,7 @@ t.test('Locations that are not http(s) or do not parse', async (t) => {
     t.equal(o.status, 502, location)
     t.ok(isRegistryError(o), 'a registry error body')
   }
-  t.equal(h.proxy.deps.cache?.lookup(h.digest), undefined, 'nothing cached')
+  t.equal(h.proxy.deps.cache?.cached(h.digest), undefined, 'nothing cached')
   await h.assertClean(t)
   await h.assertRecovers(t)
 })

@@ -33,9 +33,9 @@ t.test('cache fill: the fill runs at disk speed, the client reads it back from d
   const rssBefore = process.memoryUsage().rss
   const r = slowReader(h.proxy.url, h.blobPath, 64 * 1024)
   const started = Date.now()
-  await waitFor(() => h.proxy.deps.cache?.lookup(h.digest), (v) => v !== undefined, 20_000)
+  await waitFor(() => h.proxy.deps.cache?.cached(h.digest), (v) => v !== undefined, 20_000)
   const took = Date.now() - started
-  t.ok(h.proxy.deps.cache?.lookup(h.digest), `committed in ${took} ms`)
+  t.ok(h.proxy.deps.cache?.cached(h.digest), `committed in ${took} ms`)
   t.ok(r.received < 16 * MiB, `while the client had read ${(r.received / MiB).toFixed(1)} MiB of ${SIZE / MiB}`)
   const rss = process.memoryUsage().rss - rssBefore
   t.ok(rss < 96 * MiB, `RSS grew by ${(rss / MiB).toFixed(1)} MiB (client buffer bounded; the blob is ${SIZE / MiB} MiB)`)

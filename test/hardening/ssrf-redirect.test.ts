@@ -41,7 +41,7 @@ t.test('Locations at internal addresses are refused, the canary never hears of i
   }
   t.equal(v4?.connections ?? 0, 0, '127.0.0.2 was never connected to')
   t.equal(v6?.connections ?? 0, 0, '::1 was never connected to')
-  t.equal(h.proxy.deps.cache?.lookup(h.digest), undefined, 'nothing cached')
+  t.equal(h.proxy.deps.cache?.cached(h.digest), undefined, 'nothing cached')
   await h.assertClean(t)
   await h.assertRecovers(t, 'the upstream’s own CDN, on another port of its host')
 })

@@ -51,7 +51,7 @@ t.test('uncached: the upstream socket is released', async (t) => {
 t.test('cache hit: the file is closed', async (t) => {
   const h = await startHarness(t, { cache: true, blobSize: SIZE, proxy })
   t.equal((await h.get(h.blobPath)).status, 200)
-  await waitFor(() => h.proxy.deps.cache?.lookup(h.digest), (v) => v !== undefined, 3000)
+  await waitFor(() => h.proxy.deps.cache?.cached(h.digest), (v) => v !== undefined, 3000)
   await stall(t, h)
   await h.assertClean(t)
 })
@@ -59,8 +59,8 @@ t.test('cache hit: the file is closed', async (t) => {
 t.test('cache fill: cut, the fill commits anyway', async (t) => {
   const h = await startHarness(t, { cache: true, blobSize: SIZE, proxy })
   await stall(t, h)
-  await waitFor(() => h.proxy.deps.cache?.lookup(h.digest), (v) => v !== undefined, 5000)
-  t.ok(h.proxy.deps.cache?.lookup(h.digest), 'committed')
+  await waitFor(() => h.proxy.deps.cache?.cached(h.digest), (v) => v !== undefined, 5000)
+  t.ok(h.proxy.deps.cache?.cached(h.digest), 'committed')
   await h.assertClean(t)
 })
 

@@ -22,7 +22,7 @@ for (const cache of [false, true]) {
         t.notOk(o.body.includes(Buffer.alloc(64, 0x41)), 'the surplus bytes never reached the client')
       },
     })
-    if (cache) t.ok(h.proxy.deps.cache?.lookup(h.digest), 'what was cached is the framed body, which matched its digest')
+    if (cache) t.ok(h.proxy.deps.cache?.cached(h.digest), 'what was cached is the framed body, which matched its digest')
     t.ok(h.reg.connections.cdn > cdnConnections, 'the CDN was asked')
     const again = await h.get(h.blobPath)
     t.equal(sha256(again.body), h.digest)

@@ -11,7 +11,7 @@ for (const cache of [false, true]) {
     const o = await h.get(h.blobPath)
     checkOutcome(t, o, h.digest, 'reset')
     t.notOk(o.complete, 'the body did not complete')
-    if (cache) t.equal(h.proxy.deps.cache?.lookup(h.digest), undefined, 'nothing cached')
+    if (cache) t.equal(h.proxy.deps.cache?.cached(h.digest), undefined, 'nothing cached')
     await h.assertClean(t)
     await h.assertRecovers(t)
     await h.assertClean(t, 'after recovery')
