@@ -109,6 +109,9 @@ async function serveBlobWithCache(ctx: RequestContext, deps: ProxyDeps, t: Targe
   // delivered it itself; any other upstream fills it again (cache/origins.ts).
   const source = upstreamSource(t.upstream)
   const hit = await cache.lookup(digest, source)
+  // A HEAD sends no bytes: unless the grants already cover it, the upstream's
+  // own answer is the one to give (a cached copy must not change it).
+  if (hit && ctx.head && !granted(ctx, deps, t)) return proxy(ctx, deps, t)
   if (hit) {
     if (!(await authorised(ctx, deps, t))) return
     const served = await serveHit(ctx, cache, digest, hit.size)
@@ -380,6 +383,11 @@ function hitIsMiss(err: unknown): boolean {
   return code === 'ENOENT' || code === 'EINTEGRITY'
 }
 
+/** Do the grants already say this client may read this blob from this repository? */
+function granted(ctx: RequestContext, deps: ProxyDeps, t: Target): boolean {
+  return t.parsed.kind === 'blobs' && deps.grants.mayServe(t.upstream.key, t.name, t.parsed.digest, ctx.req.headers.authorization)
+}
+
 /**
  * May this request be served the cached blob? If the grants do not already
  * say so, the upstream decides as it would for a pull: a GET of the blob's
@@ -390,9 +398,8 @@ function hitIsMiss(err: unknown): boolean {
  * cached; false then means the response was sent.
  */
 async function authorised(ctx: RequestContext, deps: ProxyDeps, t: Target): Promise<boolean> {
-  const auth = ctx.req.headers.authorization
   if (t.parsed.kind !== 'blobs') return false
-  if (deps.grants.mayServe(t.upstream.key, t.name, t.parsed.digest, auth)) return true
+  if (granted(ctx, deps, t)) return true
   const probe = wholeBlob(t, ctx.signal)
   probe.headers = { ...probe.headers, range: 'bytes=0-0' }
   const res = await requestFollowingRedirects(deps.transport, probe, ctx.log)
