@@ -8,6 +8,7 @@
 // cache), manifests (with and without) and the token relay.
 import t from 'tap'
 import { chunked, connect, dropIdle, endpoint, ENDPOINTS, expectBadGateway, request } from './fixtures/hostile-response.js'
+import { waitFor } from './fixtures/harness.js'
 
 const framings = (body: Buffer): Array<[string, string[], Buffer]> => {
   const n = String(body.length)
@@ -45,3 +46,33 @@ for (const kind of ENDPOINTS) {
     await e.h.assertClean(t)
   })
 }
+
+// The Content-Length a client gets is stated by the proxy from what it
+// parsed: none on a 204 or 304 (whatever the upstream said, and whatever
+// bytes it sent after them), the upstream's on a HEAD, which has no body.
+t.test('no Content-Length on 204 or 304, the announced one on HEAD; the connection stays in step', async (t) => {
+  const e = await endpoint(t, 'manifest')
+  const c = await connect(e)
+  t.teardown(() => c.destroy())
+  for (const status of [204, 304]) {
+    await dropIdle(e)
+    const lines = [...e.lines, 'Content-Length: 10', 'ETag: "x"']
+    e.h.reg.fault(e.role, { kind: 'raw', status, lines, body: 'HTTP/1.1 ' }, { path: e.faultPath, times: 1 })
+    request(e, c)
+    const r = await c.read()
+    t.equal(r.status, status, `${status} passed on`)
+    t.equal(r.headers['content-length'], undefined, `${status}: no Content-Length`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    t.equal(c.surplus().length, 0, `${status}: nothing after it, the bytes the upstream sent after it least of all`)
+    const open = await waitFor(() => e.h.reg.openSockets(e.role), (n) => n === 0, 3000)
+    t.equal(open, 0, `${status}: the upstream socket with bytes after a bodiless response is not reused`)
+  }
+  c.send('HEAD', e.path, `127.0.0.1:${e.h.proxy.port}`)
+  const head = await c.read({ head: true })
+  t.equal(head.status, 200)
+  t.same(head.headers['content-length'], [String(e.body.length)], 'HEAD: the length a GET gets')
+  request(e, c)
+  e.good(t, await c.read())
+  c.destroy()
+  await e.h.assertClean(t)
+})
