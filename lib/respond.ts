@@ -1,7 +1,11 @@
 // The one place where errors become the registry's JSON error body
 // (distribution-spec "Error Codes"): {"errors":[{"code","message","detail"}]}.
-import type { ServerResponse } from 'node:http'
+import { STATUS_CODES, type ServerResponse } from 'node:http'
 import { type ProxyError, toProxyError } from './errors.js'
+
+// Set on the response before any handler runs; everything else on it was
+// meant for an answer that is not being sent.
+const KEPT_ON_ERROR = new Set(['x-request-id', 'connection'])
 
 export function errorBody(err: ProxyError): string {
   return JSON.stringify({ errors: [{ code: err.code, message: err.message, detail: err.detail ?? null }] })
@@ -18,7 +22,12 @@ export function writeError(res: ServerResponse, thrown: unknown, head = false): 
     return err
   }
   const body = errorBody(err)
+  // A writeHead that threw (a header value Node refused) leaves the headers
+  // it set before the bad one and its status message behind: the error must
+  // carry neither (no "500 OK" with the upstream's Docker-Content-Digest).
+  for (const name of res.getHeaderNames()) if (!KEPT_ON_ERROR.has(name)) res.removeHeader(name)
   res.statusCode = err.status
+  res.statusMessage = STATUS_CODES[err.status] ?? ''
   res.setHeader('content-type', 'application/json')
   res.setHeader('content-length', Buffer.byteLength(body))
   res.setHeader('docker-distribution-api-version', 'registry/2.0')

@@ -57,14 +57,14 @@ export async function handleToken(ctx: RequestContext, deps: ProxyDeps): Promise
   const res = await requestFollowingRedirects(deps.transport, request, ctx.log)
   ctx.source = 'upstream'
   const out: Record<string, string | string[]> = { 'cache-control': 'no-store' }
-  for (const h of ['content-type', 'content-length', 'retry-after']) {
+  for (const h of ['content-type', 'retry-after']) {
     const v = first(res.headers, h)
     if (v !== undefined) out[h] = v
   }
   // A token server answering 401 announces Basic auth; pass it on as is.
   const challenges = all(res.headers, 'www-authenticate')
   if (challenges.length) out['www-authenticate'] = challenges
-  await sendUpstream(ctx, out, res.status, res.body)
+  await sendUpstream(ctx, res, out)
 }
 
 /**

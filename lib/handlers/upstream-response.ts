@@ -1,13 +1,15 @@
 // Sends an upstream response to the client: header stage, then the body
 // through its stages, joined with pipeline() so an error or abort on either
-// side tears both down.
+// side tears both down. The framing is the proxy's own: Content-Length is
+// stated from what the upstream client parsed, never copied from a header.
 import type { OutgoingHttpHeaders } from 'node:http'
-import type { Transform, Readable } from 'node:stream'
+import type { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ProxyDeps, RequestContext } from '../context.js'
 import { rewriteChallenges } from '../registry/realms.js'
 import type { Upstream } from '../registry/upstreams.js'
-import { all, clientResponseHeaders } from '../stages/headers.js'
+import { ExactLength } from '../stages/exact-length.js'
+import { all, clientResponseHeaders, first } from '../stages/headers.js'
 import type { UpstreamResponse } from '../upstream/types.js'
 
 /** The origin clients use to reach this proxy, for rewritten token realms. */
@@ -42,19 +44,41 @@ export function responseHeaders(
   return headers
 }
 
+/**
+ * The body's length as the upstream framed it. The upstream client refuses
+ * any Content-Length that is not one plain number, and one beside
+ * Transfer-Encoding (lib/upstream/response-framing.ts), so for a body this is
+ * exactly how many bytes it delivers. For a HEAD it is the length a GET would
+ * get (RFC 9110 §8.6).
+ */
+export function contentLength(res: UpstreamResponse): number | undefined {
+  const s = first(res.headers, 'content-length')
+  return s !== undefined && /^\d+$/.test(s) ? Number(s) : undefined
+}
+
+/**
+ * Stages must pass on as many bytes as they take (they verify, hold back
+ * or copy): the Content-Length sent is the upstream's, and ExactLength cuts
+ * the connection rather than let a body disagree with it.
+ */
 export async function sendUpstream(
   ctx: RequestContext,
+  upstream: UpstreamResponse,
   headers: OutgoingHttpHeaders,
-  status: number,
-  body: Readable,
   stages: Transform[] = [],
 ): Promise<void> {
   const { res } = ctx
+  const { status, body } = upstream
+  const length = contentLength(upstream)
+  // None on 204 (RFC 9110 §8.6); on 304 it would describe a body that is not there.
+  const noBody = status === 204 || status === 304
+  if (length === undefined || noBody) delete headers['content-length']
+  else headers['content-length'] = String(length)
   res.writeHead(status, headers)
-  if (ctx.head || status === 204 || status === 304) {
+  if (ctx.head || noBody) {
     body.resume()
     res.end()
     return
   }
-  await pipeline([body, ...stages, res])
+  await pipeline([body, ...stages, ...(length === undefined ? [] : [new ExactLength(length)]), res])
 }

@@ -20,7 +20,7 @@ import { requestFollowingRedirects } from '../stages/redirect.js'
 import { RangeSlice } from '../stages/range-slice.js'
 import { VerifyDigest } from '../stages/verify-digest.js'
 import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
-import { responseHeaders, sendUpstream } from './upstream-response.js'
+import { contentLength, responseHeaders, sendUpstream } from './upstream-response.js'
 
 interface Target {
   upstream: Upstream
@@ -87,7 +87,7 @@ async function proxy(ctx: RequestContext, deps: ProxyDeps, t: Target): Promise<v
       stages.push(new VerifyDigest({ digest, size, hasher: deps.hashing.create(size) }))
     }
   }
-  await sendUpstream(ctx, headers, res.status, res.body, stages)
+  await sendUpstream(ctx, res, headers, stages)
 }
 
 function recordAccess(ctx: RequestContext, deps: ProxyDeps, t: Target, status: number): void {
@@ -96,11 +96,6 @@ function recordAccess(ctx: RequestContext, deps: ProxyDeps, t: Target, status: n
   // Only a GET the upstream answered proves the repository may read the blob:
   // lenient registries answer HEAD for a digest stored anywhere.
   if (t.parsed.kind === 'blobs' && !ctx.head) deps.grants.recordBlob(t.upstream.key, t.name, t.parsed.digest)
-}
-
-function contentLength(res: UpstreamResponse): number | undefined {
-  const s = first(res.headers, 'content-length')
-  return s !== undefined && /^\d+$/.test(s) ? Number(s) : undefined
 }
 
 async function serveBlobWithCache(ctx: RequestContext, deps: ProxyDeps, t: Target, digest: string): Promise<void> {
@@ -200,12 +195,14 @@ async function fill(ctx: RequestContext, deps: ProxyDeps, t: Target, claim: Fill
   if (res.status !== 200) {
     claim.abandon()
     ctx.source = 'upstream'
-    return sendUpstream(ctx, responseHeaders(ctx, deps, t.upstream, res), res.status, res.body)
+    return sendUpstream(ctx, res, responseHeaders(ctx, deps, t.upstream, res))
   }
   ctx.source = 'fill'
   const size = contentLength(res)
   const out = responseHeaders(ctx, deps, t.upstream, res)
   out['docker-content-digest'] = digest
+  // The fill fails unless exactly this many bytes arrive (lib/cache/fill.ts).
+  if (size !== undefined) out['content-length'] = String(size)
   const body = claim.fill(res.body, size)
   if (ctx.req.headers.range !== undefined) return sendRange(ctx, out, body, size)
   ctx.res.writeHead(200, out)

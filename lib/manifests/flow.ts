@@ -7,7 +7,7 @@ import type { OutgoingHttpHeaders } from 'node:http'
 import { isSha256Digest } from '../registry/grammar.js'
 import type { Transform } from 'node:stream'
 import type { ProxyDeps, RequestContext } from '../context.js'
-import { responseHeaders, sendUpstream } from '../handlers/upstream-response.js'
+import { contentLength, responseHeaders, sendUpstream } from '../handlers/upstream-response.js'
 import type { Upstream } from '../registry/upstreams.js'
 import { first } from '../stages/headers.js'
 import { requestFollowingRedirects } from '../stages/redirect.js'
@@ -104,7 +104,7 @@ export async function sendFromUpstream(
   if (cache && res.status === 200 && !ctx.head && mediaType && (size === undefined || size <= MAX_MANIFEST_SIZE)) {
     stages.push(new CaptureUpTo({ limit: MAX_MANIFEST_SIZE, commit: (body) => store(f, cache, res, mediaType, body, tag) }))
   }
-  await sendUpstream(ctx, headers, res.status, res.body, stages)
+  await sendUpstream(ctx, res, headers, stages)
 }
 
 /** How long a client's last byte may wait for the disk; the write goes on after that. */
@@ -136,9 +136,4 @@ async function store(
   const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, COMMIT_WAIT_MS)))
   await Promise.race([Promise.all([written, recorded]), bound])
   clearTimeout(timer)
-}
-
-export function contentLength(res: UpstreamResponse): number | undefined {
-  const s = first(res.headers, 'content-length')
-  return s !== undefined && /^\d+$/.test(s) ? Number(s) : undefined
 }

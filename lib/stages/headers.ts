@@ -23,9 +23,10 @@ export function upstreamRequestHeaders(h: IncomingHttpHeaders): Record<string, s
   return out
 }
 
+// Framing (Content-Length, Transfer-Encoding) is never copied: the proxy
+// states the length of what it sends itself (lib/handlers/upstream-response.ts).
 const passToClient = [
   'content-type',
-  'content-length',
   'content-range',
   'accept-ranges',
   'docker-content-digest',

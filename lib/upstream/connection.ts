@@ -14,6 +14,12 @@ import type { UpstreamResponse } from './types.js'
 
 type Parser = InstanceType<typeof HTTPParser>
 
+// Header bytes decoded one to one, as Node's own parser does: the default
+// 'ascii' clears the top bit, turning obs-text into control characters (and
+// its values into ones the upstream never sent). A module-wide setting;
+// nothing else in the process uses http-parser-js.
+HTTPParser.encoding = 'latin1'
+
 export interface ConnectionHooks {
   /** The current response was received in full; reusable says the socket may serve another. */
   released(conn: Connection, reusable: boolean): void

@@ -11,6 +11,7 @@
 // is not a stalled upstream).
 
 import { UpstreamError } from '../errors.js'
+import { headerBlockProblem } from './response-framing.js'
 import { keepAliveAllowed, keepAliveHint, toHeaderMap } from './response-headers.js'
 import { ResponseBody, type BodyOwner } from './response-body.js'
 import type { Socket } from 'node:net'
@@ -91,6 +92,13 @@ export class Exchange implements BodyOwner {
     const status = info.statusCode
     if (status === 101) {
       this.fail(this.error('protocol', 'unexpected 101 Switching Protocols'))
+      return 1
+    }
+    // Refused before any of it is believed: the socket dies with the exchange,
+    // so whatever bytes follow are never read as a next response.
+    const problem = headerBlockProblem(info.headers)
+    if (problem !== null) {
+      this.fail(this.error('protocol', `malformed response: ${problem}`))
       return 1
     }
     if (status < 200) {

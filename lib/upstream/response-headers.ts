@@ -51,8 +51,7 @@ function tokens(headers: HeaderMap, name: string): string[] {
  * May the connection carry another request after this response (RFC 9112 §9.3)?
  * HTTP/1.1 persists unless `Connection: close`; HTTP/1.0 only with
  * `Connection: keep-alive`. framed says the body's end is known without EOF.
- * A response with both Transfer-Encoding and Content-Length may be a smuggling
- * attempt: RFC 9112 §6.3 says to close after it.
+ * (Ambiguous framing never gets this far: lib/upstream/response-framing.ts.)
  */
 export function keepAliveAllowed(
   major: number,
@@ -61,7 +60,6 @@ export function keepAliveAllowed(
   framed: boolean,
 ): boolean {
   if (!framed) return false
-  if (headers['transfer-encoding'] !== undefined && headers['content-length'] !== undefined) return false
   const conn = tokens(headers, 'connection')
   if (major === 1 && minor >= 1) return !conn.includes('close')
   return major === 1 && conn.includes('keep-alive')

@@ -208,3 +208,33 @@ t.test('a header value with CR/LF is refused before anything is sent', async (t)
   )
   t.equal(up.connections, 0)
 })
+
+t.test('ambiguous framing or an unwritable header is a protocol error and the socket is closed', async (t) => {
+  const heads = [
+    'Content-Length: 1\r\nTransfer-Encoding: chunked',
+    'Content-Length: 2\r\nContent-Length: 2',
+    'Content-Length: 2, 2',
+    'Content-Length: 2e0',
+    'Transfer-Encoding: gzip, chunked',
+    'Content-Type: a\u0001b\r\nContent-Length: 2',
+    'X(a): b\r\nContent-Length: 2',
+  ]
+  for (const head of heads) {
+    const up = await rawServer(t, (s) => {
+      onRequestHeads(s, () => s.write(`HTTP/1.1 200 OK\r\n${head}\r\n\r\n2\r\nok\r\n0\r\n\r\n`, 'latin1'))
+    })
+    const c = client(t)
+    await t.rejects(c.request({ method: 'GET', url: up.url, headers: {} }), { name: 'UpstreamError', kind: 'protocol' }, JSON.stringify(head))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    t.equal(up.openSockets, 0, `${JSON.stringify(head)}: socket closed`)
+  }
+})
+
+t.test('header bytes above 0x7f arrive as sent (latin1), not as control characters', async (t) => {
+  const up = await rawServer(t, (s) => {
+    onRequestHeads(s, () => s.write('HTTP/1.1 200 OK\r\nETag: "caf\xe9\x80"\r\nContent-Length: 2\r\n\r\nok', 'latin1'))
+  })
+  const res = await client(t).request({ method: 'GET', url: up.url, headers: {} })
+  t.equal(res.headers['etag'], '"caf\xe9\x80"')
+  t.equal((await readAll(res.body)).toString(), 'ok')
+})
