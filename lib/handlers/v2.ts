@@ -225,9 +225,11 @@ async function fetchUncached(ctx: RequestContext, deps: ProxyDeps, t: Target, di
   const res = await requestFollowingRedirects(deps.transport, wholeBlob(t, ctx.signal), ctx.log)
   ctx.source = 'upstream'
   const out = responseHeaders(ctx, deps, t.upstream, res)
-  if (res.status !== 200) return sendUpstream(ctx, out, res.status, res.body)
+  if (res.status !== 200) return sendUpstream(ctx, res, out)
   out['docker-content-digest'] = digest
   const size = contentLength(res)
+  // VerifyDigest fails unless exactly this many bytes arrive.
+  if (size !== undefined) out['content-length'] = String(size)
   const verify = new VerifyDigest({ digest, size, hasher: deps.hashing.create(size) })
   pipeline(res.body, verify).catch(() => {}) // errors surface on `verify`
   if (ctx.req.headers.range !== undefined) return sendRange(ctx, out, verify, size)
@@ -408,6 +410,6 @@ async function authorised(ctx: RequestContext, deps: ProxyDeps, t: Target): Prom
   }
   ctx.source = 'upstream'
   ctx.log.info('cached blob refused by upstream check', { status: res.status, digest: t.parsed.digest })
-  await sendUpstream(ctx, responseHeaders(ctx, deps, t.upstream, res), res.status, res.body)
+  await sendUpstream(ctx, res, responseHeaders(ctx, deps, t.upstream, res))
   return false
 }
