@@ -89,7 +89,7 @@ async function discover(ctx: RequestContext, deps: ProxyDeps, target: TokenTarge
   const upstream = deps.upstreams.byKey.get(target.upstreamKey)!
   const url = new URL(upstream.url.href.replace(/\/$/, '') + '/v2/')
   try {
-    const ping = { method: 'GET', url, headers: {}, signal: ctx.signal, upstream: upstream.url.origin } as const
+    const ping: UpstreamRequest = { method: 'GET', url, headers: {}, signal: ctx.signal, upstream: upstream.url.origin }
     const res = await requestFollowingRedirects(deps.transport, ping, ctx.log)
     res.body.resume()
     rewriteChallenges(all(res.headers, 'www-authenticate'), upstream.key, proxyOrigin(ctx, deps), deps.realms)
