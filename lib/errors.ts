@@ -86,6 +86,9 @@ export function toProxyError(err: unknown): ProxyError {
     if (err.kind === 'overload') {
       return new ProxyError(503, 'UNAVAILABLE', err.message, { cause: err, headers: { 'retry-after': '1' } })
     }
+    // The refusal names the target and what it resolved to: the log has it
+    // (as the cause), the client learns nothing about internal names.
+    if (err.kind === 'denied') return badGateway('upstream redirect or token realm refused by the egress policy', err)
     return err.kind === 'timeout'
       ? gatewayTimeout(`upstream ${err.origin} timed out: ${err.message}`, err)
       : badGateway(`upstream ${err.origin} failed: ${err.message}`, err)

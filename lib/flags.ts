@@ -31,7 +31,7 @@ export const flags: FlagSpec[] = [
   { name: 'trust-proxy', type: 'boolean', default: false, help: 'honour X-Forwarded-Proto/-Host from a reverse proxy in front of crproxy' },
   { name: 'max-conns-per-client', type: 'string', default: '256', arg: 'n', help: 'concurrent connections per client address; more are answered 429 with Retry-After; 0 = unbounded' },
   { name: 'max-upstream-inflight', type: 'string', default: '1024', arg: 'n', help: 'upstream requests in flight in all; more are answered 503 with Retry-After; 0 = unbounded' },
-  { name: 'redirect-allow', type: 'string', default: '', arg: 'hosts', help: 'hosts (name, .suffix, IP, CIDR, optional :port; comma-separated) that redirects and token realms may reach on private, loopback or link-local addresses' },
+  { name: 'redirect-allow', type: 'string', default: '', arg: 'hosts', help: 'hosts (name, .suffix, IP, CIDR, optional :port; comma-separated) that redirects and token realms may reach on private, loopback or link-local addresses, other ports of the upstream host included' },
   { name: 'log-format', type: 'string', default: 'text', arg: 'text|json', help: 'log line format' },
   { name: 'auth-file', type: 'string', arg: 'path', help: 'Docker config.json with upstream credentials, used for clients that send none (every client then reads what they can)' },
   { name: 'tls-cert', type: 'string', arg: 'path', help: 'serve HTTPS with this PEM certificate (chain); reloaded on SIGHUP' },

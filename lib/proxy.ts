@@ -106,7 +106,8 @@ export async function buildDeps(cfg: ProxyConfig): Promise<ProxyDeps> {
     : undefined
   const client = new UpstreamClient({
     ...cfg.client,
-    // Redirects and realms reach public addresses, or the upstreams' own hosts (docs/security.md).
+    // Redirects and realms reach public addresses, the own host and port of
+    // the upstream they are fetched for, or --redirect-allow (docs/security.md).
     egress: { upstreams: Object.values(effectiveMap(cfg)), allow: cfg.redirectAllow ?? [] },
     maxInflight: cfg.maxUpstreamInflight ?? cfg.client.maxInflight ?? DEFAULT_MAX_UPSTREAM_INFLIGHT,
   })

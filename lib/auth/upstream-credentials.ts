@@ -233,7 +233,8 @@ export class UpstreamCredentials implements Transport {
     const id = req.headers['x-request-id']
     if (id) headers['x-request-id'] = id
     try {
-      const res = await requestFollowingRedirects(this.inner, { method: 'GET', url, headers }, this.log)
+      // The realm is fetched under the egress rules of the upstream it was asked for.
+      const res = await requestFollowingRedirects(this.inner, { method: 'GET', url, headers, upstream: req.upstream }, this.log)
       if (res.status !== 200) {
         res.body.resume()
         this.fetches?.inc({ registry: host, result: 'refused' })

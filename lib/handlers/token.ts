@@ -39,7 +39,15 @@ export async function handleToken(ctx: RequestContext, deps: ProxyDeps): Promise
     const v = req.headers[h]
     if (typeof v === 'string') headers[h] = v
   }
-  const request: UpstreamRequest = { method: req.method === 'POST' ? 'POST' : 'GET', url, headers, signal: ctx.signal }
+  // Fetched for the upstream that announced the realm: its egress rules,
+  // not another map entry's (lib/upstream/egress.ts).
+  const request: UpstreamRequest = {
+    method: req.method === 'POST' ? 'POST' : 'GET',
+    url,
+    headers,
+    signal: ctx.signal,
+    upstream: upstream.url.origin,
+  }
   if (req.method === 'POST') {
     let body = await readBody(ctx, deps.tokenBodyLimit)
     if (upstream.dockerHub && /x-www-form-urlencoded/i.test(headers['content-type'] ?? '')) {
@@ -81,7 +89,8 @@ async function discover(ctx: RequestContext, deps: ProxyDeps, target: TokenTarge
   const upstream = deps.upstreams.byKey.get(target.upstreamKey)!
   const url = new URL(upstream.url.href.replace(/\/$/, '') + '/v2/')
   try {
-    const res = await requestFollowingRedirects(deps.transport, { method: 'GET', url, headers: {}, signal: ctx.signal }, ctx.log)
+    const ping: UpstreamRequest = { method: 'GET', url, headers: {}, signal: ctx.signal, upstream: upstream.url.origin }
+    const res = await requestFollowingRedirects(deps.transport, ping, ctx.log)
     res.body.resume()
     rewriteChallenges(all(res.headers, 'www-authenticate'), upstream.key, proxyOrigin(ctx, deps), deps.realms)
   } catch (err) {

@@ -44,7 +44,7 @@ export class TimedTransport implements Transport {
     }
   }
 
-  /** A reloaded registry map: the client's egress policy trusts these origins (when it has one). */
+  /** A reloaded registry map: the client's egress policy knows these upstreams from now on (when it has one). */
   setUpstreams(urls: string[]): void {
     this.inner.setUpstreams?.(urls)
   }

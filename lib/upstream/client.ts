@@ -58,14 +58,14 @@ export class UpstreamClient {
       idleTimeout: this.opts.idleTimeout,
       signal: req.signal,
     }
-    const first = await this.pool(route).acquire(req.signal)
+    const first = await this.pool(route, req.upstream).acquire(req.signal)
     try {
       return await first.conn.exchange(head, req.body, exchange)
     } catch (err) {
       const stale = first.reused && !first.conn.responded && err instanceof UpstreamError && err.kind === 'reset'
       if (!stale || (req.method !== 'GET' && req.method !== 'HEAD')) throw err
     }
-    const second = await this.pool(route).acquire(req.signal, true)
+    const second = await this.pool(route, req.upstream).acquire(req.signal, true)
     return second.conn.exchange(head, req.body, exchange)
   }
 
@@ -78,8 +78,8 @@ export class UpstreamClient {
 
   /**
    * The configured upstreams changed (registry map reloaded): the egress
-   * guard trusts these origins from now on. Idle sockets are closed, so none
-   * opened under the old rules is reused.
+   * guard trusts these upstreams' own hosts and ports from now on. Idle
+   * sockets are closed, so none opened under the old rules is reused.
    */
   setUpstreams(urls: string[]): void {
     this.dialOpts.egress?.setUpstreams(urls)
@@ -108,19 +108,25 @@ export class UpstreamClient {
     return total
   }
 
-  private pool(route: Route): Pool {
-    let pool = this.pools.get(route.key)
+  /**
+   * Under an egress policy a socket is dialled, and checked, for one
+   * upstream: another upstream's request to the same origin must not reuse
+   * it without its own check, so each upstream has its own pools.
+   */
+  private pool(route: Route, upstream: string | undefined): Pool {
+    const key = this.dialOpts.egress === undefined ? route.key : `${route.key} for ${upstream ?? '-'}`
+    let pool = this.pools.get(key)
     if (pool === undefined) {
       const created = new Pool({
         origin: route.origin,
         max: this.opts.maxSocketsPerOrigin,
         keepAlive: KEEP_ALIVE_MS,
-        dial: (signal) => dial(route, this.dialOpts, signal),
+        dial: (signal) => dial(route, this.dialOpts, upstream, signal),
         onEmpty: () => {
-          if (this.pools.get(route.key) === created) this.pools.delete(route.key)
+          if (this.pools.get(key) === created) this.pools.delete(key)
         },
       })
-      this.pools.set(route.key, created)
+      this.pools.set(key, created)
       pool = created
     }
     return pool

@@ -24,7 +24,11 @@ export interface DialOptions {
   egress?: EgressPolicy | undefined
 }
 
-export async function dial(route: Route, opts: DialOptions, signal?: AbortSignal): Promise<net.Socket> {
+/**
+ * `upstream`: the origin of the configured upstream the connection is opened
+ * for; only that upstream's own host and port skip the egress check.
+ */
+export async function dial(route: Route, opts: DialOptions, upstream: string | undefined, signal?: AbortSignal): Promise<net.Socket> {
   signal?.throwIfAborted()
   const opened: net.Socket[] = []
   let stop: (err: unknown) => void = () => {}
@@ -40,15 +44,15 @@ export async function dial(route: Route, opts: DialOptions, signal?: AbortSignal
   signal?.addEventListener('abort', onAbort, { once: true })
   const step = <T>(p: Promise<T>): Promise<T> => Promise.race([p, stopped])
   try {
-    // A configured upstream goes anywhere (and teaches the policy its
-    // address); anything else is checked: IP literals and proxied targets
-    // here, resolved names in the lookup, before a packet is sent.
-    const guard = opts.egress !== undefined && !opts.egress.trusted(route.origin) ? opts.egress : undefined
+    // The upstream's own host and port go anywhere; anything else is
+    // checked: IP literals and proxied targets here, resolved names in the
+    // lookup, before a packet is sent.
     const target = route.target
+    const guard = opts.egress !== undefined && !opts.egress.own(upstream, target.host, target.port) ? opts.egress : undefined
     const literal = net.isIP(target.host) !== 0
     if (guard !== undefined && (route.proxy !== undefined || literal)) {
       const why = route.proxy !== undefined ? guard.checkName(target.host, target.port) : guard.check(target.host, target.port, target.host)
-      if (why !== null) throw new UpstreamError('denied', route.origin, new EgressDenied(target.host, why).message)
+      if (why !== null) throw new UpstreamError('denied', route.origin, new EgressDenied(target.host, target.port, why).message)
     }
     const first = route.proxy ?? route.target
     const lookup = guard !== undefined && route.proxy === undefined && !literal ? guardedLookup(guard, target.port) : undefined
@@ -60,7 +64,6 @@ export async function dial(route: Route, opts: DialOptions, signal?: AbortSignal
     tcp.setNoDelay(true)
     const tcpKind: UpstreamFailure = route.proxy === undefined ? 'connect' : 'proxy'
     await step(settled(tcp, 'connect', tcpKind, route, `${first.host}:${first.port}`))
-    if (guard === undefined && route.proxy === undefined) opts.egress?.learn(tcp.remoteAddress)
     if (route.kind === 'tunnel') await step(openTunnel(tcp, route))
     if (!route.secure) return tcp
     const secure = tls.connect({
@@ -130,7 +133,7 @@ function guardedLookup(guard: EgressPolicy, port: number): net.LookupFunction {
         if (reason !== null) why = reason
         return reason === null
       })
-      if (allowed.length === 0) return cb(new EgressDenied(hostname, why))
+      if (allowed.length === 0) return cb(new EgressDenied(hostname, port, why))
       if (options.all) return cb(null, allowed)
       cb(null, allowed[0]!.address, allowed[0]!.family)
     })

@@ -1,22 +1,28 @@
 // Where crproxy may open connections: the guard against server-side request
 // forgery through redirects and token realms (docs/security.md, "SSRF").
+// Every request is made for one configured upstream (a map entry), and the
+// decision is that upstream's:
 //
-//   configured upstream origin            always (the operator named it)
+//   its own host and port                 always (the operator named it)
 //   anything else (CDN, realm, redirect)  a public address: yes
 //                                         a loopback, private, link-local, CGNAT,
 //                                         ULA, multicast or unspecified address:
-//                                         only if it is a configured upstream's
-//                                         own host (literally, or an address one
-//                                         of them resolved to), or --redirect-allow
-//                                         names the host, the address or its CIDR
+//                                         only if --redirect-allow names the host,
+//                                         the address or its CIDR (optionally
+//                                         with the port)
 //
 // Public CDNs change names and chain redirects (registry → CDN → regional
-// bucket), so public targets are not listed; an upstream's CDN or token
-// server on the upstream's own machine (distribution + MinIO on one host)
-// needs no configuration. The check runs on the addresses DNS returned, at
-// connect time, so a name cannot resolve to a public address when checked
-// and a private one when used (DNS rebinding). Through an outbound proxy the
-// proxy resolves names: only IP literals and `localhost` are checked there.
+// bucket), so public targets are not listed. Another port of the upstream's
+// own host is another service the operator never named (on loopback: any
+// service of the proxy's own machine), and another map entry's host is that
+// entry's, not this one's: both need --redirect-allow. Addresses are never
+// learned from connections: a name that resolves to an internal address
+// today opens nothing but the host and port it was configured with.
+//
+// The check runs on the addresses DNS returned, at connect time, so a name
+// cannot resolve to a public address when checked and a private one when
+// used (DNS rebinding). Through an outbound proxy the proxy resolves names:
+// only IP literals and `localhost` are checked there.
 import { BlockList, isIP } from 'node:net'
 import { bypassesProxy, unbracket } from './proxy-env.js'
 
@@ -81,12 +87,15 @@ export function isPublicAddress(ip: string): boolean {
   return !nonPublic.check(addr, family === 4 ? 'ipv4' : 'ipv6')
 }
 
+/** Where a configured upstream was named: the one non-public endpoint its requests reach unasked. */
+interface OwnEndpoint {
+  host: string
+  port: number
+}
+
 export class EgressPolicy {
-  readonly #origins = new Set<string>()
-  /** Host names and IP literals of configured upstreams, as written. */
-  readonly #hosts = new Set<string>()
-  /** Addresses configured upstreams were reached at. */
-  readonly #learned = new Set<string>()
+  /** Configured upstreams by origin (URL.origin) → the host and port the operator wrote. */
+  readonly #upstreams = new Map<string, OwnEndpoint>()
   readonly #allow: string[]
 
   constructor(opts: EgressOptions) {
@@ -94,39 +103,38 @@ export class EgressPolicy {
     this.#allow = opts.allow.map((a) => a.trim().toLowerCase()).filter((a) => a !== '')
   }
 
-  /** The configured upstreams changed (registry map reloaded): trust these, learn their addresses anew. */
+  /** The configured upstreams changed (registry map reloaded): trust these from now on. */
   setUpstreams(urls: string[]): void {
-    this.#origins.clear()
-    this.#hosts.clear()
-    this.#learned.clear()
+    this.#upstreams.clear()
     for (const raw of urls) {
       const u = new URL(raw)
-      this.#origins.add(u.origin)
-      this.#hosts.add(canonicalHost(u.hostname))
+      const port = u.port === '' ? (u.protocol === 'https:' ? 443 : 80) : Number(u.port)
+      this.#upstreams.set(u.origin, { host: canonicalHost(u.hostname), port })
     }
   }
 
-  /** A configured upstream's origin: reachable wherever it is. */
-  trusted(origin: string): boolean {
-    return this.#origins.has(origin)
-  }
-
-  /** Remembers an address a configured upstream was reached at. */
-  learn(address: string | undefined): void {
-    if (address) this.#learned.add(canonicalIp(address))
+  /**
+   * Is host:port the own endpoint of `upstream` (the origin of the map entry
+   * a request is made for)? Reached wherever it resolves: the operator named
+   * it. A request made for no configured upstream owns nothing.
+   */
+  own(upstream: string | undefined, host: string, port: number): boolean {
+    const own = upstream === undefined ? undefined : this.#upstreams.get(upstream)
+    return own !== undefined && own.port === port && own.host === canonicalHost(host)
   }
 
   /**
-   * May a connection to host:port (not a configured upstream) use this
-   * address? Null when it may, else why not.
+   * May a connection to host:port (not the upstream's own) use this address?
+   * Null when it may, else why not: for the log, never for the client (it
+   * names what internal names resolve to).
    */
   check(host: string, port: number, address: string): string | null {
     const ip = canonicalIp(address)
     if (isPublicAddress(ip)) return null
     const name = canonicalHost(host)
-    if (this.#hosts.has(name) || this.#learned.has(ip)) return null
     if (this.#allow.length && (bypassesProxy(name, port, this.#allow) || bypassesProxy(ip, port, this.#allow))) return null
-    return `${ip} is not a public address and not a configured upstream's (allow it with --redirect-allow)`
+    const authority = isIP(name) === 6 ? `[${name}]:${port}` : `${name}:${port}`
+    return `${ip} is not a public address nor the upstream's own host and port (allow it with --redirect-allow ${authority})`
   }
 
   /** For hosts whose address is not known here (outbound proxy): literal IPs and localhost only. */
@@ -145,8 +153,8 @@ function canonicalHost(host: string): string {
 
 export class EgressDenied extends Error {
   readonly code = 'EEGRESS'
-  constructor(host: string, reason: string) {
-    super(`refused to connect to ${host}: ${reason}`)
+  constructor(host: string, port: number, reason: string) {
+    super(`refused to connect to ${isIP(host) === 6 ? `[${host}]` : host}:${port}: ${reason}`)
     this.name = 'EgressDenied'
   }
 }

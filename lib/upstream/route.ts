@@ -4,7 +4,8 @@
 //   forward  plain http through an http proxy: absolute-form request line
 //            (RFC 9112 §3.2.2) on a connection to the proxy
 // Each route has its own pool, so the per-origin socket bound holds per
-// (origin, proxy) pair.
+// (origin, proxy) pair (and, under an egress policy, per upstream the
+// sockets are opened for: lib/upstream/client.ts).
 
 import { isIP } from 'node:net'
 import { proxyFor, unbracket } from './proxy-env.js'

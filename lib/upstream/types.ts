@@ -13,6 +13,14 @@ export interface UpstreamRequest {
   body?: Buffer
   /** Aborting destroys the socket (it never goes back to the pool) and the body. */
   signal?: AbortSignal
+  /**
+   * The origin of the configured upstream (map entry) this request is made
+   * for, kept across redirects. Under an egress policy the request reaches
+   * that upstream's own host and port wherever they resolve, and any other
+   * non-public address only as --redirect-allow says; a request for no
+   * configured upstream owns no host (lib/upstream/egress.ts).
+   */
+  upstream?: string
 }
 
 export interface UpstreamResponse {

@@ -139,7 +139,7 @@ t.test('logs: one line per request; DEBUG=1 adds upstream detail; secrets never 
   const dir = t.testdir()
   const mapFile = join(dir, 'map.json')
   writeFileSync(mapFile, JSON.stringify({ default: hub.registryUrl }))
-  const p = await spawnCrproxy(['--registry-map', mapFile], { DEBUG: '1' })
+  const p = await spawnCrproxy(['--registry-map', mapFile, '--redirect-allow', hub.redirectAllow.join(',')], { DEBUG: '1' })
   t.teardown(() => p.close())
   const ping = await request(p.url, '/v2/')
   const realm = new URL(/realm="([^"]+)"/.exec(String(ping.headers['www-authenticate']))![1]!)

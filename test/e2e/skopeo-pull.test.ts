@@ -39,7 +39,10 @@ t.test('skopeo pulls through crproxy from a token-auth registry with CDN redirec
   hub = await startHubLike(join(dir, 'hub'))
   const mapFile = join(dir, 'registrymap.json')
   writeFileSync(mapFile, JSON.stringify({ default: hub.registry.url, hub: hub.registry.url }))
-  proxy = await spawnCrproxy(['--registry-map', mapFile, '--domain-suffix', 'crproxy.test', '--cache-dir', join(dir, 'cache')])
+  proxy = await spawnCrproxy([
+    '--registry-map', mapFile, '--domain-suffix', 'crproxy.test', '--cache-dir', join(dir, 'cache'),
+    '--redirect-allow', hub.redirectAllow.join(','),
+  ])
   const p = proxy
   const h = hub
   let n = 0

@@ -1,8 +1,9 @@
 // The egress rules (lib/upstream/egress.ts) on their own: which addresses
 // count as public, how IPv4 hides in IPv6, and what a redirect or realm
-// target may reach: configured upstreams' hosts (and the addresses they were
-// reached at), --redirect-allow entries, and public addresses. A reloaded
-// registry map changes the trusted upstreams.
+// target may reach: the host and port of the upstream it is fetched for,
+// --redirect-allow entries, and public addresses; never another upstream's
+// host, another port, or an address a name resolved to. A reloaded registry
+// map changes the upstreams.
 import t from 'tap'
 import { canonicalIp, EgressPolicy, isPublicAddress } from '../../lib/upstream/egress.js'
 
@@ -21,16 +22,22 @@ t.test('public and non-public addresses', async (t) => {
   t.equal(canonicalIp('[::FFFF:10.0.0.1]'), '10.0.0.1')
 })
 
-t.test('what a redirect or realm target may reach', async (t) => {
-  const p = new EgressPolicy({ upstreams: ['http://127.0.0.1:5001', 'https://registry.internal'], allow: ['minio.internal', '10.9.0.0/16', '127.0.0.3:9000'] })
-  t.ok(p.trusted('http://127.0.0.1:5001'), 'a configured origin is trusted')
-  t.notOk(p.trusted('http://127.0.0.1:5002'), 'another port is not an upstream')
+t.test('what a redirect or realm target may reach, per upstream', async (t) => {
+  const a = 'http://127.0.0.1:5001'
+  const b = 'https://registry.internal'
+  const p = new EgressPolicy({ upstreams: [a, b], allow: ['minio.internal', '10.9.0.0/16', '127.0.0.3:9000'] })
+  t.ok(p.own(a, '127.0.0.1', 5001), 'an upstream owns its host and port')
+  t.ok(p.own(b, 'Registry.Internal.', 443), '… as written, in any case, default port included')
+  t.notOk(p.own(a, '127.0.0.1', 5002), 'another port of its host is not its own')
+  t.notOk(p.own(a, 'registry.internal', 443), 'another upstream’s host and port are not its own')
+  t.notOk(p.own(a, 'localhost', 5001), 'another name for its host is not its own')
+  t.notOk(p.own(undefined, '127.0.0.1', 5001), 'a request for no upstream owns nothing')
+  t.notOk(p.own('http://127.0.0.9:5001', '127.0.0.9', 5001), 'nor one for an origin not in the map')
+
   t.equal(p.check('cdn.example', 443, '93.184.216.34'), null, 'public: yes')
-  t.equal(p.check('127.0.0.1', 9000, '127.0.0.1'), null, 'the upstream’s own host, another port: yes')
-  t.equal(p.check('registry.internal', 8443, '10.0.0.5'), null, 'the upstream’s own name: yes')
-  t.not(p.check('10.0.0.5', 80, '10.0.0.5'), null, 'its address not yet learned: no')
-  p.learn('::ffff:10.0.0.5')
-  t.equal(p.check('10.0.0.5', 80, '10.0.0.5'), null, 'learned once a connection reached it: yes')
+  t.not(p.check('127.0.0.1', 9000, '127.0.0.1'), null, 'an upstream’s host, another port: no')
+  t.not(p.check('registry.internal', 8443, '10.0.0.5'), null, 'an upstream’s name, another port: no')
+  t.not(p.check('10.0.0.5', 443, '10.0.0.5'), null, 'the address its name resolved to: no')
   t.equal(p.check('minio.internal', 9000, '10.0.0.6'), null, '--redirect-allow by name')
   t.equal(p.check('x', 80, '10.9.3.4'), null, '--redirect-allow by CIDR')
   t.equal(p.check('127.0.0.3', 9000, '127.0.0.3'), null, '--redirect-allow host:port')
@@ -38,13 +45,12 @@ t.test('what a redirect or realm target may reach', async (t) => {
   t.not(p.check('metadata.google.internal', 80, '169.254.169.254'), null, 'cloud metadata: no')
   t.not(p.check('evil.example', 80, '127.0.0.2'), null, 'a public name resolving to loopback: no')
   t.not(p.check('2130706434', 80, '127.0.0.2'), null, 'other loopback address: no')
+  t.match(p.check('127.0.0.1', 9000, '127.0.0.1'), /--redirect-allow 127\.0\.0\.1:9000/, 'the refusal says what to allow')
   t.equal(p.checkName('cdn.example', 443), null, 'through an outbound proxy: names are the proxy’s business')
   t.not(p.checkName('localhost', 80), null, '… but localhost is known')
   t.not(p.checkName('[::1]', 80), null, '… and so are IP literals')
 
   p.setUpstreams(['http://127.0.0.2:5001'])
-  t.ok(p.trusted('http://127.0.0.2:5001'), 'after a reload: the new upstream')
-  t.notOk(p.trusted('http://127.0.0.1:5001'), 'and not the old one')
-  t.not(p.check('127.0.0.1', 9000, '127.0.0.1'), null, 'the old host is no longer trusted')
-  t.equal(p.check('127.0.0.2', 9000, '127.0.0.2'), null, 'the new host is')
+  t.ok(p.own('http://127.0.0.2:5001', '127.0.0.2', 5001), 'after a reload: the new upstream')
+  t.notOk(p.own(a, '127.0.0.1', 5001), 'and not the old one')
 })

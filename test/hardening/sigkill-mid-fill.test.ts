@@ -23,7 +23,7 @@ t.test('SIGKILL mid-fill, then restart', async (t) => {
   const bytes = randomBytes(8 * 1024 * 1024)
   const digest = reg.addBlob(bytes)
   const path = `/v2/fault/test/blobs/${digest}`
-  const args = ['--registry-map', map, '--cache-dir', cache, '--idle-timeout', '1s', '--fill-timeout', '60s']
+  const args = ['--registry-map', map, '--cache-dir', cache, '--idle-timeout', '1s', '--fill-timeout', '60s', '--redirect-allow', reg.redirectAllow.join(',')]
 
   const a = await startChildProxy(args)
   const b = await startChildProxy(args)
@@ -66,7 +66,7 @@ t.test('SIGKILL mid-fill with no neighbour: the restart sweeps the temp file at 
   const bytes = randomBytes(8 * 1024 * 1024)
   const digest = reg.addBlob(bytes)
   const path = `/v2/fault/test/blobs/${digest}`
-  const args = ['--registry-map', map, '--cache-dir', cache]
+  const args = ['--registry-map', map, '--cache-dir', cache, '--redirect-allow', reg.redirectAllow.join(',')]
   const a = await startChildProxy(args)
   reg.fault('cdn', { kind: 'rate', bytesPerSecond: 2 * 1024 * 1024 }, { times: 1 })
   const writer = fetchOutcome(a.url, path)

@@ -2,10 +2,13 @@
 // loopback address other than the upstream's, at [::1], at link-local cloud
 // metadata or at a private network is refused with 502 before any packet is
 // sent, whether it comes from the registry or from its CDN, for blobs and
-// manifests alike. The upstream's own CDN (another port on its host) keeps
-// working, and --redirect-allow opens a named internal host.
+// manifests alike. The upstream's own CDN (another port on its host, named by
+// --redirect-allow) keeps working, and --redirect-allow opens a named
+// internal host. The client is told the egress policy refused the target;
+// what the target's name resolved to is in the log only.
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
+import { createLogger } from '../../lib/log.js'
 import { startCanary } from './fixtures/canary.js'
 import { isRegistryError, startHarness } from './fixtures/harness.js'
 
@@ -61,5 +64,19 @@ t.test('--redirect-allow opens a named internal host (and only that one)', async
   h.reg.clearFaults()
   h.reg.fault('registry', { kind: 'redirect', location: 'http://127.0.0.3:9/x' })
   t.equal((await h.get(`/v2/${h.repo}/blobs/${digest}`)).status, 502, 'another internal host stays closed')
+  await h.assertClean(t)
+})
+
+t.test('the client hears of the egress policy, not of what internal names resolve to', async (t) => {
+  const lines: string[] = []
+  const h = await startHarness(t, { proxy: { log: createLogger({ level: 'warn', write: (l) => lines.push(l) }) } })
+  h.reg.fault('registry', { kind: 'redirect', location: 'http://localhost:9/x' })
+  const o = await h.get(h.blobPath)
+  t.equal(o.status, 502)
+  t.ok(isRegistryError(o), 'a registry error body')
+  const body = o.body.toString()
+  t.match(JSON.parse(body).errors[0].message, /refused by the egress policy/, 'says who refused')
+  t.notMatch(body, /127\.0\.0\.1|::1|public address|localhost/, 'names neither the target nor what it resolved to')
+  t.match(lines.join('\n'), /refused to connect to localhost:9: (127\.0\.0\.1|::1) is not a public address/, 'the log keeps the detail')
   await h.assertClean(t)
 })

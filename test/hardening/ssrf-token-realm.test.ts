@@ -3,7 +3,8 @@
 // address, on [::1] or at cloud metadata is refused with 502 and the canary
 // is never connected to; a realm nobody announced is 403; hand-made /token/
 // paths (traversal, encodings, other ports) are 403/404. The upstream's own
-// token server (another port on its host) keeps working.
+// token server (another port on its host, named by --redirect-allow) keeps
+// working.
 import t from 'tap'
 import { bearerParams } from '../fixtures/proxy.js'
 import { startCanary } from './fixtures/canary.js'

@@ -70,6 +70,7 @@ t.test('over TLS too', { skip: !hasCommand('openssl') && 'openssl not installed'
   const { cert, key } = selfSigned(t.testdir(), 'stall')
   const proxy = await startTestProxy(t, {
     registryMap: { default: reg.registryUrl },
+    redirectAllow: reg.redirectAllow,
     clientStallTimeout: 800,
     tls: { cert: readFileSync(cert), key: readFileSync(key) },
   })

@@ -80,8 +80,8 @@ t.test('two nodes behind HAProxy (balance uri, consistent): one upstream fetch p
   const dir = t.testdir()
   const digests = Array.from({ length: 24 }, (_, i) => hub.putBlob(Buffer.from(`layer ${i} `.repeat(1000 + i)), 'library/alpine'))
   const nodes = [
-    await startTestProxy(t, { registryMap: { default: hub.registryUrl }, cacheDir: join(dir, 'a') }),
-    await startTestProxy(t, { registryMap: { default: hub.registryUrl }, cacheDir: join(dir, 'b') }),
+    await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow, cacheDir: join(dir, 'a') }),
+    await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow, cacheDir: join(dir, 'b') }),
   ]
   const lb = await startHaproxy(t, dir, 'balance uri', nodes)
   await pullAll(lb, 'library/alpine', digests)
@@ -101,8 +101,8 @@ t.test('hashing on the digest alone: a blob shared by two repositories is fetche
     return hub.putBlob(bytes, 'library/busybox')
   })
   const nodes = [
-    await startTestProxy(t, { registryMap: { default: hub.registryUrl }, cacheDir: join(dir, 'a') }),
-    await startTestProxy(t, { registryMap: { default: hub.registryUrl }, cacheDir: join(dir, 'b') }),
+    await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow, cacheDir: join(dir, 'a') }),
+    await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow, cacheDir: join(dir, 'b') }),
   ]
   const lb = await startHaproxy(t, dir, 'balance hash path,word(-1,/)', nodes)
   await pullAll(lb, 'library/alpine', digests)

@@ -32,7 +32,7 @@ t.test('make sea → a single executable that serves and verifies cached blobs',
   t.teardown(() => hub.close())
   const mapFile = join(tmp, 'map', 'map.json')
   writeFileSync(mapFile, JSON.stringify({ default: hub.registryUrl }))
-  const proc = spawn(exe, ['--listen', '127.0.0.1:0', '--registry-map', mapFile, '--cache-dir', join(tmp, 'cache')], { stdio: ['ignore', 'ignore', 'pipe'], env: {} })
+  const proc = spawn(exe, ['--listen', '127.0.0.1:0', '--registry-map', mapFile, '--cache-dir', join(tmp, 'cache'), '--redirect-allow', hub.redirectAllow.join(',')], { stdio: ['ignore', 'ignore', 'pipe'], env: {} })
   t.teardown(() => proc.kill('SIGKILL'))
   let log = ''
   proc.stderr!.on('data', (d: Buffer) => (log += d))

@@ -48,7 +48,7 @@ t.test('https, realm rewrite to https, and SIGHUP certificate reload', { skip: !
   copyFileSync(a.key, key)
   const mapFile = join(dir, 'map.json')
   writeFileSync(mapFile, JSON.stringify({ default: hub.registryUrl }))
-  const p = await spawnCli(['--listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key, '--registry-map', mapFile])
+  const p = await spawnCli(['--listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key, '--registry-map', mapFile, '--redirect-allow', hub.redirectAllow.join(',')])
   t.teardown(() => p.close())
   t.match(p.url, /^https:/)
   await p.waitFor(/serving https certificate=.*DNS:\*\.crproxy\.test/)

@@ -74,7 +74,7 @@ t.test('auth file parsing', async (t) => {
 t.test('anonymous client pulls a private image with the operator credentials', async (t) => {
   const hub = await startFakeHub()
   t.teardown(() => hub.close())
-  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, upstreamCredentials: creds(hub) })
+  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow, upstreamCredentials: creds(hub) })
   const replies: Reply[] = []
   const get = async (path: string, headers: Record<string, string> = {}) => {
     const r = await request(proxy.url, path, { headers })
@@ -106,7 +106,7 @@ t.test('anonymous client pulls a private image with the operator credentials', a
 t.test('a client with its own Authorization is not affected', async (t) => {
   const hub = await startFakeHub()
   t.teardown(() => hub.close())
-  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, upstreamCredentials: creds(hub) })
+  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow, upstreamCredentials: creds(hub) })
   // An anonymous token obtained through the proxy's token relay.
   const c = new PullClient(proxy.url)
   const challenge = await request(proxy.url, '/v2/library/alpine/manifests/3.19', { headers: { authorization: 'Bearer nope' } })
@@ -128,7 +128,7 @@ t.test('a client with its own Authorization is not affected', async (t) => {
 t.test('tokens are refreshed before they expire', async (t) => {
   const hub = await startFakeHub({ tokenExpiresIn: 2 })
   t.teardown(() => hub.close())
-  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, upstreamCredentials: creds(hub) })
+  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow, upstreamCredentials: creds(hub) })
   const path = '/v2/private/secret/manifests/1'
   t.equal((await request(proxy.url, path, { headers: { accept: ACCEPT_ALL_MANIFESTS } })).status, 200)
   t.equal(proxyTokenFetches(hub), 1)
@@ -148,6 +148,7 @@ t.test('wrong operator credentials: the client gets the upstream 401 with the ch
   t.teardown(() => hub.close())
   const proxy = await startTestProxy(t, {
     registryMap: { default: hub.registryUrl },
+    redirectAllow: hub.redirectAllow,
     upstreamCredentials: creds(hub, { username: 'alice', password: 'wrong' }),
   })
   const r = await request(proxy.url, '/v2/private/secret/manifests/1', { headers: { accept: ACCEPT_ALL_MANIFESTS } })
@@ -190,7 +191,7 @@ t.test('--auth-file through the CLI; a bad file stops the start', async (t) => {
   const authFile = join(dir, 'config.json')
   writeFileSync(mapFile, JSON.stringify({ default: hub.registryUrl }))
   writeFileSync(authFile, JSON.stringify({ auths: { [hub.registryHost]: { auth: aliceBasic.slice(6) } } }), { mode: 0o600 })
-  const p = await spawnCrproxy(['--registry-map', mapFile, '--auth-file', authFile])
+  const p = await spawnCrproxy(['--registry-map', mapFile, '--auth-file', authFile, '--redirect-allow', hub.redirectAllow.join(',')])
   t.teardown(() => p.close())
   const r = await request(p.url, '/v2/private/secret/manifests/1', { headers: { accept: ACCEPT_ALL_MANIFESTS } })
   t.equal(r.status, 200)

@@ -24,7 +24,7 @@ t.test('two workers, one port, one cache, one upstream download', async (t) => {
   const dir = t.testdir()
   const mapFile = join(dir, 'map.json')
   writeFileSync(mapFile, JSON.stringify({ default: hub.registryUrl }))
-  const p = await spawnCli(['--workers', '2', '--listen', '127.0.0.1:0', '--cache-dir', join(dir, 'cache'), '--registry-map', mapFile])
+  const p = await spawnCli(['--workers', '2', '--listen', '127.0.0.1:0', '--cache-dir', join(dir, 'cache'), '--registry-map', mapFile, '--redirect-allow', hub.redirectAllow.join(',')])
   t.teardown(() => p.close())
   await p.waitFor(/crproxy listening worker=\d+/, 15_000, 2)
   const pids = [...p.log().matchAll(/crproxy listening worker=\d+ pid=(\d+)/g)].map((m) => Number(m[1]))

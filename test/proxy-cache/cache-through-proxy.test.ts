@@ -10,7 +10,7 @@ import { CachePaths } from '../../lib/cache/paths.js'
 async function setup(t: Test, cacheDir: string) {
   const hub = await startFakeHub({ bigLayerSize: 6 * 1024 * 1024 })
   t.teardown(() => hub.close())
-  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, cacheDir })
+  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow, cacheDir })
   const img = hub.images['library/big:1']!
   const digest = img.blobs[img.blobs.length - 1]!
   return { hub, proxy, digest, blob: hub.blob(digest)!, c: new PullClient(proxy.url) }
@@ -70,12 +70,12 @@ t.test('restart: hits still served from disk', async (t) => {
   t.teardown(() => hub.close())
   const img = hub.images['library/big:1']!
   const digest = img.blobs[1]!
-  const p1 = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, cacheDir: dir })
+  const p1 = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow, cacheDir: dir })
   const c1 = new PullClient(p1.url)
   t.equal(sha256((await c1.get(`/v2/library/big/blobs/${digest}`)).body), digest)
   await p1.close()
   hub.reset()
-  const p2 = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, cacheDir: dir })
+  const p2 = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow, cacheDir: dir })
   const c2 = new PullClient(p2.url)
   await c2.get('/v2/library/big/manifests/1', { accept: 'application/vnd.oci.image.manifest.v1+json' })
   const again = await c2.get(`/v2/library/big/blobs/${digest}`)

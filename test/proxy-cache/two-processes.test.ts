@@ -13,7 +13,7 @@ t.test('two processes, one cache dir, one upstream download', async (t) => {
   const dir = t.testdir()
   const map = join(dir, 'map.json')
   writeFileSync(map, JSON.stringify({ default: hub.registryUrl }))
-  const args = ['--registry-map', map, '--cache-dir', join(dir, 'cache')]
+  const args = ['--registry-map', map, '--cache-dir', join(dir, 'cache'), '--redirect-allow', hub.redirectAllow.join(',')]
   const [a, b] = await Promise.all([spawnCrproxy(args), spawnCrproxy(args)])
   t.teardown(() => Promise.all([a!.close(), b!.close()]))
   const img = hub.images['library/big:1']!

@@ -8,7 +8,7 @@ import { ACCEPT_ALL_MANIFESTS, bearerParams, PullClient, request, sha256, startT
 t.test('anonymous pull of a multi-platform image', async (t) => {
   const hub = await startFakeHub()
   t.teardown(() => hub.close())
-  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl } })
+  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow })
 
   const ping = await request(proxy.url, '/v2/')
   t.equal(ping.status, 401)
@@ -47,7 +47,7 @@ t.test('anonymous pull of a multi-platform image', async (t) => {
 t.test('Docker schema 2 image and a Docker manifest list', async (t) => {
   const hub = await startFakeHub()
   t.teardown(() => hub.close())
-  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl } })
+  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow })
   const c = new PullClient(proxy.url)
   for (const ref of ['library/busybox:1.36', 'library/multi:1']) {
     const img = hub.images[ref]!
@@ -66,7 +66,7 @@ t.test('Docker schema 2 image and a Docker manifest list', async (t) => {
 t.test('Accept is forwarded exactly: OCI index needs its type', async (t) => {
   const hub = await startFakeHub()
   t.teardown(() => hub.close())
-  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl } })
+  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow })
   const c = new PullClient(proxy.url)
   const dockerOnly = await c.get('/v2/library/alpine/manifests/3.19', {
     accept: 'application/vnd.docker.distribution.manifest.v2+json',
@@ -80,7 +80,7 @@ t.test('Accept is forwarded exactly: OCI index needs its type', async (t) => {
 t.test('tags/list and referrers pass through', async (t) => {
   const hub = await startFakeHub()
   t.teardown(() => hub.close())
-  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl } })
+  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow })
   const c = new PullClient(proxy.url)
   const tags = await c.get('/v2/library/alpine/tags/list')
   t.equal(tags.status, 200)

@@ -7,7 +7,7 @@ import { PullClient, sha256, startTestProxy } from '../fixtures/proxy.js'
 async function setup(t: Test, opts: { relativeRedirect?: boolean } = {}) {
   const hub = await startFakeHub({ bigLayerSize: 4 * 1024 * 1024, ...opts })
   t.teardown(() => hub.close())
-  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, client: { idleTimeout: 500 } })
+  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow, client: { idleTimeout: 500 } })
   const c = new PullClient(proxy.url)
   const img = hub.images['library/big:1']!
   const digest = img.blobs[img.blobs.length - 1]!

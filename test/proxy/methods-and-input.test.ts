@@ -9,7 +9,7 @@ const hex = 'b'.repeat(64)
 t.test('push and delete methods → 405 UNSUPPORTED', async (t) => {
   const hub = await startFakeHub()
   t.teardown(() => hub.close())
-  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl } })
+  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow })
   for (const [method, path] of [
     ['PUT', '/v2/library/alpine/manifests/3.19'],
     ['POST', '/v2/library/alpine/blobs/uploads/'],
@@ -27,7 +27,7 @@ t.test('push and delete methods → 405 UNSUPPORTED', async (t) => {
 t.test('invalid names and digests → 400 before any upstream request', async (t) => {
   const hub = await startFakeHub()
   t.teardown(() => hub.close())
-  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl } })
+  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow })
   const cases: Array<[string, number, string]> = [
     ['/v2/Library/Alpine/manifests/latest', 400, 'NAME_INVALID'],
     ['/v2/a/%2e%2e/b/manifests/latest', 400, 'NAME_INVALID'],

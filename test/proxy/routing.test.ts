@@ -10,6 +10,7 @@ t.test('Host and ns pick the upstream', async (t) => {
   t.teardown(() => Promise.all([a.close(), b.close()]))
   const proxy = await startTestProxy(t, {
     registryMap: { default: a.registryUrl, hub: a.registryUrl, other: b.registryUrl, 'k8s.io': b.registryUrl },
+    redirectAllow: [...a.redirectAllow, ...b.redirectAllow],
     domainSuffix: 'crproxy.test',
   })
   const port = proxy.port
@@ -46,7 +47,7 @@ t.test('--default-registry overrides the map default', async (t) => {
   const a = await startFakeHub()
   const b = await startFakeHub()
   t.teardown(() => Promise.all([a.close(), b.close()]))
-  const proxy = await startTestProxy(t, { registryMap: { default: a.registryUrl }, defaultRegistry: b.registryUrl })
+  const proxy = await startTestProxy(t, { registryMap: { default: a.registryUrl }, defaultRegistry: b.registryUrl, redirectAllow: b.redirectAllow })
   await request(proxy.url, '/v2/')
   t.equal(a.count('registry'), 0)
   t.equal(b.count('registry'), 1)
@@ -57,7 +58,7 @@ t.test('--default-registry overrides the map default', async (t) => {
 t.test('Docker Hub: single-segment names mean library/<name>, in paths and token scopes', async (t) => {
   const hub = await startFakeHub()
   t.teardown(() => hub.close())
-  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, dockerHubKeys: ['default'] })
+  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow, dockerHubKeys: ['default'] })
   const c = new PullClient(proxy.url)
   // What containerd computes itself: a scope without library/.
   const ping = await request(proxy.url, '/v2/')

@@ -20,7 +20,7 @@ t.test('a realm nobody announced is refused (no open proxy)', async (t) => {
   const hub = await startFakeHub()
   t.teardown(() => hub.close())
   const other = await canary(t)
-  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl } })
+  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow })
   await request(proxy.url, '/v2/') // announces the hub's realm
   for (const path of [
     `/token/default/http/127.0.0.1:${other.port}/token`,
@@ -38,7 +38,7 @@ t.test('a realm nobody announced is refused (no open proxy)', async (t) => {
 t.test('a fresh process learns the realm from the upstream itself', async (t) => {
   const hub = await startFakeHub()
   t.teardown(() => hub.close())
-  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl } })
+  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow })
   const realm = new URL(hub.tokenUrl)
   // No /v2/ ping first: as after a restart, or when another worker answered it.
   const res = await request(proxy.url, `/token/default/http/${realm.host}${realm.pathname}?service=fake-hub&scope=repository:library/alpine:pull`)
@@ -50,7 +50,7 @@ t.test('a fresh process learns the realm from the upstream itself', async (t) =>
 t.test('private repository: credentials relayed by GET (Basic) and by POST (OAuth2 form)', async (t) => {
   const hub = await startFakeHub()
   t.teardown(() => hub.close())
-  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl } })
+  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow })
   const anon = new PullClient(proxy.url)
   const denied = await anon.get('/v2/private/secret/manifests/1', { accept: ACCEPT_ALL_MANIFESTS })
   t.equal(denied.status, 401, 'anonymous is refused')
@@ -93,7 +93,7 @@ t.test('private repository: credentials relayed by GET (Basic) and by POST (OAut
 t.test('oversized token bodies are refused', async (t) => {
   const hub = await startFakeHub()
   t.teardown(() => hub.close())
-  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl } })
+  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow })
   const ping = await request(proxy.url, '/v2/')
   const realm = new URL(/realm="([^"]+)"/.exec(String(ping.headers['www-authenticate']))![1]!)
   const res = await request(proxy.url, realm.pathname, { method: 'POST', body: 'x'.repeat(200 * 1024) })
@@ -105,10 +105,10 @@ t.test('X-Forwarded-Proto/-Host shape the realm only with --trust-proxy', async 
   const hub = await startFakeHub()
   t.teardown(() => hub.close())
   const fwd = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example' }
-  const plain = await startTestProxy(t, { registryMap: { default: hub.registryUrl } })
+  const plain = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow })
   const a = await request(plain.url, '/v2/', { host: 'mirror.test:5000', headers: fwd })
   t.match(String(a.headers['www-authenticate']), /realm="http:\/\/mirror\.test:5000\/token\//, 'ignored by default')
-  const trusting = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, trustProxy: true })
+  const trusting = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow, trustProxy: true })
   const b = await request(trusting.url, '/v2/', { host: 'mirror.test:5000', headers: { ...fwd, 'x-forwarded-host': 'mirror.example.com' } })
   t.match(String(b.headers['www-authenticate']), /realm="https:\/\/mirror\.example\.com\/token\//, 'honoured when trusted')
 })

@@ -42,7 +42,7 @@ t.test('upstream accepting but never answering → 504 within the header timeout
 t.test('upstream errors pass through unchanged, Retry-After kept', async (t) => {
   const hub = await startFakeHub()
   t.teardown(() => hub.close())
-  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl } })
+  const proxy = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow })
   hub.faults.registryStatus = 429
   const c = new PullClient(proxy.url)
   const res = await c.get('/v2/library/alpine/manifests/3.19')

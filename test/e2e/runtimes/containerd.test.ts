@@ -57,7 +57,10 @@ t.test('containerd pulls through crproxy as a hosts.toml mirror', requireTools([
   const big = ups.big!
   // No --domain-suffix: every request names crproxy by IP, so only ?ns= can
   // route it away from the decoy default.
-  proxy = await startProxy(join(dir, 'crproxy'), { default: decoy.url, hub: hub.registry.url, private: basic.url })
+  proxy = await startProxy(join(dir, 'crproxy'), { default: decoy.url, hub: hub.registry.url, private: basic.url }, [
+    '--redirect-allow',
+    hub.redirectAllow.join(','),
+  ])
   ctd = await startContainerd(join(dir, 'containerd'))
   t.comment(`set-up took ${Date.now() - started} ms`)
   const p = proxy

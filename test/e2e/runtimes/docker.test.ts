@@ -38,6 +38,8 @@ t.test('the Docker daemon pulls through crproxy named in the image reference', r
   proxy = await startProxy(join(dir, 'crproxy'), { default: hub.registry.url, hub: hub.registry.url, private: basic.url }, [
     '--domain-suffix',
     SUFFIX,
+    '--redirect-allow',
+    hub.redirectAllow.join(','),
   ])
   // If dockerd cannot run on this machine, this throws with its reason (a
   // failure, never a skip).

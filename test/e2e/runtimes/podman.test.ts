@@ -42,6 +42,8 @@ t.test('podman pulls through crproxy as a registries.conf mirror', opts, async (
   proxy = await startProxy(join(dir, 'crproxy'), { default: decoy.url, hub: hub.registry.url, private: basic.url }, [
     '--domain-suffix',
     SUFFIX,
+    '--redirect-allow',
+    hub.redirectAllow.join(','),
   ])
   const p = proxy
   const hubHost = hub.registry.host
