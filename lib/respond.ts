@@ -1,6 +1,6 @@
 // The one place where errors become the registry's JSON error body
 // (distribution-spec "Error Codes"): {"errors":[{"code","message","detail"}]}.
-import type { ServerResponse } from 'node:http'
+import { STATUS_CODES, type ServerResponse } from 'node:http'
 import { type ProxyError, toProxyError } from './errors.js'
 
 export function errorBody(err: ProxyError): string {
@@ -33,4 +33,22 @@ export function writeJson(res: ServerResponse, status: number, value: unknown, h
   res.setHeader('content-type', 'application/json')
   res.setHeader('content-length', Buffer.byteLength(body))
   res.end(head ? undefined : body)
+}
+
+/**
+ * `err` as a whole HTTP/1.1 response, for connections the http module does
+ * not answer on (malformed requests, connections refused at accept). It
+ * says Connection: close: the caller closes the connection after it.
+ */
+export function rawErrorResponse(err: ProxyError): string {
+  const body = errorBody(err)
+  const lines = [
+    `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? ''}`,
+    'Content-Type: application/json',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Docker-Distribution-Api-Version: registry/2.0',
+    ...Object.entries(err.headers).map(([k, v]) => `${k}: ${v}`),
+    'Connection: close',
+  ]
+  return lines.join('\r\n') + '\r\n\r\n' + body
 }

@@ -39,7 +39,7 @@ export async function handleToken(ctx: RequestContext, deps: ProxyDeps): Promise
     const v = req.headers[h]
     if (typeof v === 'string') headers[h] = v
   }
-  const request: UpstreamRequest = { method: req.method === 'POST' ? 'POST' : 'GET', url, headers, signal: ctx.signal }
+  const request: UpstreamRequest = { method: req.method === 'POST' ? 'POST' : 'GET', url, headers, signal: ctx.signal, client: ctx.client }
   if (req.method === 'POST') {
     let body = await readBody(ctx, deps.tokenBodyLimit)
     if (upstream.dockerHub && /x-www-form-urlencoded/i.test(headers['content-type'] ?? '')) {
@@ -81,7 +81,7 @@ async function discover(ctx: RequestContext, deps: ProxyDeps, target: TokenTarge
   const upstream = deps.upstreams.byKey.get(target.upstreamKey)!
   const url = new URL(upstream.url.href.replace(/\/$/, '') + '/v2/')
   try {
-    const res = await requestFollowingRedirects(deps.transport, { method: 'GET', url, headers: {}, signal: ctx.signal }, ctx.log)
+    const res = await requestFollowingRedirects(deps.transport, { method: 'GET', url, headers: {}, signal: ctx.signal, client: ctx.client }, ctx.log)
     res.body.resume()
     rewriteChallenges(all(res.headers, 'www-authenticate'), upstream.key, proxyOrigin(ctx, deps), deps.realms)
   } catch (err) {

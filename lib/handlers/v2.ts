@@ -67,6 +67,7 @@ export async function handleV2(ctx: RequestContext, deps: ProxyDeps): Promise<vo
     url,
     headers: { ...upstreamRequestHeaders(req.headers), 'x-request-id': ctx.id },
     signal: ctx.signal,
+    client: ctx.client,
   }
   const target: Target = { upstream, parsed, name, request }
 
