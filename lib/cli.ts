@@ -100,7 +100,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       log,
       upstreamCredentials: auth?.credentials,
       tls: tls && { cert: tls.cert, key: tls.key },
-      tlsHandshakeTimeout: parseDuration(f['tls-handshake-timeout'] as string, '--tls-handshake-timeout'),
+      tlsHandshakeTimeout: positiveDuration(f['tls-handshake-timeout'] as string, '--tls-handshake-timeout'),
     }
     // The primary only checked the configuration; the workers serve.
     if (workers > 1 && !isWorker()) return await runPrimary({ workers, argv, log })
@@ -172,6 +172,13 @@ function outboundProxy(env: NodeJS.ProcessEnv) {
 function count(s: string, what: string): number {
   if (!/^\d+$/.test(s)) throw new ConfigError(`${what}: expected a non-negative integer, got ${JSON.stringify(s)}`)
   return Number(s)
+}
+
+/** A duration that cannot be 0 (Node reads a TLS handshake timeout of 0 as its own default). */
+function positiveDuration(s: string, what: string): number {
+  const ms = parseDuration(s, what)
+  if (ms < 1) throw new ConfigError(`${what}: expected a duration above 0, got ${JSON.stringify(s)}`)
+  return ms
 }
 
 function positiveInt(s: string, what: string): number {

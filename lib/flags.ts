@@ -37,7 +37,7 @@ export const flags: FlagSpec[] = [
   { name: 'auth-file', type: 'string', arg: 'path', help: 'Docker config.json with upstream credentials, used for clients that send none (every client then reads what they can)' },
   { name: 'tls-cert', type: 'string', arg: 'path', help: 'serve HTTPS with this PEM certificate (chain); reloaded on SIGHUP' },
   { name: 'tls-key', type: 'string', arg: 'path', help: 'PEM private key for --tls-cert' },
-  { name: 'tls-handshake-timeout', type: 'string', default: '10s', arg: 'duration', help: 'with --tls-cert: how long a client may take to complete the TLS handshake; 0 = no limit' },
+  { name: 'tls-handshake-timeout', type: 'string', default: '10s', arg: 'duration', help: 'with --tls-cert: how long a client may take to complete the TLS handshake' },
   { name: 'workers', type: 'string', default: '1', arg: 'n|auto', help: 'worker processes sharing the port and cache dir; 0 or auto = one per core' },
   { name: 'help', type: 'boolean', default: false, help: 'show this help' },
   { name: 'version', type: 'boolean', default: false, help: 'show the version and build time' },

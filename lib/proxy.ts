@@ -46,7 +46,7 @@ export interface ProxyConfig {
   upstreamCredentials?: CredentialMap
   /** `--tls-cert`/`--tls-key`: serve HTTPS; realms are rewritten to https. */
   tls?: { cert: Buffer; key: Buffer }
-  /** `--tls-handshake-timeout`: ms a TLS client may take to complete its handshake (default 10 s; 0 = unbounded). */
+  /** `--tls-handshake-timeout`: ms a TLS client may take to complete its handshake (default 10 s). */
   tlsHandshakeTimeout?: number
   /** `--redirect-allow`: hosts that redirects and token realms may reach on non-public addresses (lib/upstream/egress.ts). */
   redirectAllow?: string[]

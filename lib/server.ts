@@ -29,7 +29,7 @@ export interface ProxyServerOptions {
   keepAliveTimeout?: number
   /** PEM certificate and key: serve HTTPS (lib/tls.ts reloads them on SIGHUP). */
   tls?: { cert: string | Buffer; key: string | Buffer }
-  /** ms a TLS client may take to complete its handshake (default 10 s, 0 = unbounded). */
+  /** ms a TLS client may take to complete its handshake (default 10 s). */
   tlsHandshakeTimeout?: number
   /** Concurrent connections per client address; more are refused at accept (default 256, 0 = unbounded). */
   maxConnsPerClient?: number

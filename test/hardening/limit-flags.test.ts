@@ -52,6 +52,7 @@ t.test('malformed values exit 2', async (t) => {
     [['--upstream-max-sockets', '4'], { CRPROXY_UPSTREAM_SOCKETS_PER_CLIENT: '5' }],
     [['--upstream-queue-timeout', 'soon'], {}],
     [['--tls-handshake-timeout=-1'], {}],
+    [[], { CRPROXY_TLS_HANDSHAKE_TIMEOUT: '0' }],
   ] as Array<[string[], NodeJS.ProcessEnv]>) {
     const r = run(['--listen', '127.0.0.1:0', ...argv], env)
     t.equal(await r.exited, 2, `${argv.join(' ') || JSON.stringify(env)} → exit 2`)
