@@ -107,7 +107,12 @@ export function createProxyServer(deps: ProxyDeps, opts: ProxyServerOptions = {}
     const err = new ProxyError(429, 'TOOMANYREQUESTS', `more than ${clientLimit.max} connections from ${clientAddress(socket)}`, {
       headers: { 'retry-after': '1' },
     })
-    socket.end(rawErrorResponse(err), () => socket.destroy())
+    socket.write(rawErrorResponse(err))
+    // Handed to the kernel whole (the rule on a new connection): close at
+    // once, in this accept, so a burst of refused connections never holds
+    // descriptors together; the kernel still delivers the response.
+    if (socket.writableLength === 0) socket.destroy()
+    else socket.end(() => socket.destroy())
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
