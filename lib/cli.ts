@@ -58,7 +58,15 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       headerTimeout: parseDuration(f['header-timeout'] as string, '--header-timeout'),
       idleTimeout: parseDuration(f['idle-timeout'] as string, '--idle-timeout'),
       maxSocketsPerOrigin: positiveInt(f['upstream-max-sockets'] as string, '--upstream-max-sockets'),
+      queueTimeout: parseDuration(f['upstream-queue-timeout'] as string, '--upstream-queue-timeout'),
       proxy: outboundProxy(io.env),
+    }
+    const perClient = f['upstream-sockets-per-client'] as string | undefined
+    if (perClient) {
+      client.socketsPerClient = positiveInt(perClient, '--upstream-sockets-per-client')
+      if (client.socketsPerClient > client.maxSocketsPerOrigin) {
+        throw new ConfigError(`--upstream-sockets-per-client: ${perClient} is more than --upstream-max-sockets (${client.maxSocketsPerOrigin})`)
+      }
     }
     const defaultRegistry = f['default-registry'] as string | undefined
     const registryMap = await loadRegistryMap(f['registry-map'] as string | undefined, (url) => fetchText(url, client))
@@ -93,6 +101,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       log,
       upstreamCredentials: auth?.credentials,
       tls: tls && { cert: tls.cert, key: tls.key },
+      tlsHandshakeTimeout: positiveDuration(f['tls-handshake-timeout'] as string, '--tls-handshake-timeout'),
     }
     // The primary only checked the configuration; the workers serve.
     if (workers > 1 && !isWorker()) return await runPrimary({ workers, argv, log })
@@ -164,6 +173,13 @@ function outboundProxy(env: NodeJS.ProcessEnv) {
 function count(s: string, what: string): number {
   if (!/^\d+$/.test(s)) throw new ConfigError(`${what}: expected a non-negative integer, got ${JSON.stringify(s)}`)
   return Number(s)
+}
+
+/** A duration that cannot be 0 (Node reads a TLS handshake timeout of 0 as its own default). */
+function positiveDuration(s: string, what: string): number {
+  const ms = parseDuration(s, what)
+  if (ms < 1) throw new ConfigError(`${what}: expected a duration above 0, got ${JSON.stringify(s)}`)
+  return ms
 }
 
 function positiveInt(s: string, what: string): number {

@@ -42,6 +42,8 @@ export interface RequestContext {
   res: ServerResponse
   id: string
   log: Logger
+  /** The client's address (the connection's, never X-Forwarded-For): whose share of upstream sockets a request uses. */
+  client: string
   /** Raw, undecoded path: validation happens on what the client sent. */
   rawPath: string
   query: URLSearchParams

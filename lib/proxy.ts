@@ -48,6 +48,8 @@ export interface ProxyConfig {
   upstreamCredentials?: CredentialMap
   /** `--tls-cert`/`--tls-key`: serve HTTPS; realms are rewritten to https. */
   tls?: { cert: Buffer; key: Buffer }
+  /** `--tls-handshake-timeout`: ms a TLS client may take to complete its handshake (default 10 s). */
+  tlsHandshakeTimeout?: number
   /** `--redirect-allow`: hosts that redirects and token realms may reach on non-public addresses (lib/upstream/egress.ts). */
   redirectAllow?: string[]
   /** `--max-conns-per-client`: concurrent connections per client address (default 256; 0 = unbounded). */
@@ -139,6 +141,7 @@ export async function startProxy(cfg: ProxyConfig, listen: { host?: string; port
     headersTimeout: cfg.headersTimeout,
     keepAliveTimeout: cfg.keepAliveTimeout,
     tls: cfg.tls,
+    tlsHandshakeTimeout: cfg.tlsHandshakeTimeout,
     maxConnsPerClient: cfg.maxConnsPerClient,
     requestTimeout: cfg.requestTimeout,
     clientStallTimeout: cfg.clientStallTimeout,

@@ -43,3 +43,21 @@ export function writeJson(res: ServerResponse, status: number, value: unknown, h
   res.setHeader('content-length', Buffer.byteLength(body))
   res.end(head ? undefined : body)
 }
+
+/**
+ * `err` as a whole HTTP/1.1 response, for connections the http module does
+ * not answer on (malformed requests, connections refused at accept). It
+ * says Connection: close: the caller closes the connection after it.
+ */
+export function rawErrorResponse(err: ProxyError): string {
+  const body = errorBody(err)
+  const lines = [
+    `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? ''}`,
+    'Content-Type: application/json',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Docker-Distribution-Api-Version: registry/2.0',
+    ...Object.entries(err.headers).map(([k, v]) => `${k}: ${v}`),
+    'Connection: close',
+  ]
+  return lines.join('\r\n') + '\r\n\r\n' + body
+}

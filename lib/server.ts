@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'
 import type { Socket } from 'node:net'
+import type { TLSSocket } from 'node:tls'
 import type { ProxyDeps, RequestContext } from './context.js'
 import { badRequest, notFound, ProxyError, toProxyError } from './errors.js'
 import { handleHealthz, handleHelp, handleMetrics } from './handlers/meta.js'
@@ -19,7 +20,7 @@ import { handleToken } from './handlers/token.js'
 import { handleV2 } from './handlers/v2.js'
 import { ClientConnections, clientAddress } from './limits/client-connections.js'
 import { StalledClients } from './limits/stalled-clients.js'
-import { writeError } from './respond.js'
+import { rawErrorResponse, writeError } from './respond.js'
 
 export interface ProxyServerOptions {
   /** ms a client may take to send its request headers (slowloris bound). */
@@ -28,7 +29,9 @@ export interface ProxyServerOptions {
   keepAliveTimeout?: number
   /** PEM certificate and key: serve HTTPS (lib/tls.ts reloads them on SIGHUP). */
   tls?: { cert: string | Buffer; key: string | Buffer }
-  /** Concurrent connections per client address; more get 429 (default 256, 0 = unbounded). */
+  /** ms a TLS client may take to complete its handshake (default 10 s). */
+  tlsHandshakeTimeout?: number
+  /** Concurrent connections per client address; more are refused at accept (default 256, 0 = unbounded). */
   maxConnsPerClient?: number
   /** ms a client may take to send a whole request, body included (default 60 s, 0 = unbounded). */
   requestTimeout?: number
@@ -37,6 +40,7 @@ export interface ProxyServerOptions {
 }
 
 export const DEFAULT_MAX_CONNS_PER_CLIENT = 256
+export const DEFAULT_TLS_HANDSHAKE_TIMEOUT = 10_000
 
 const hostRe = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/
 const requestIdRe = /^[A-Za-z0-9._-]{1,64}$/
@@ -44,6 +48,7 @@ const requestIdRe = /^[A-Za-z0-9._-]{1,64}$/
 export function createProxyServer(deps: ProxyDeps, opts: ProxyServerOptions = {}): http.Server {
   const requests = deps.metrics.counter('crproxy_requests_total', 'Requests answered, by upstream and status')
   const open = deps.metrics.gauge('crproxy_open_connections', 'Client connections open now')
+  const refusals = deps.metrics.counter('crproxy_refused_connections_total', 'Client connections refused at accept (over --max-conns-per-client)')
   const headersTimeout = opts.headersTimeout ?? 30_000
   // Node's requestTimeout bounds receiving the request (headers and body),
   // not sending the response: a token POST trickling its body is cut, a long
@@ -51,8 +56,10 @@ export function createProxyServer(deps: ProxyDeps, opts: ProxyServerOptions = {}
   const requestTimeout = opts.requestTimeout === 0 ? 0 : Math.max(opts.requestTimeout ?? 60_000, headersTimeout)
   const clientLimit = new ClientConnections(opts.maxConnsPerClient ?? DEFAULT_MAX_CONNS_PER_CLIENT)
   const stalls = new StalledClients(opts.clientStallTimeout ?? 60_000)
+  /** Plain-HTTP connections refused at accept whose request the http module may still parse. */
+  const refused = new WeakSet<Socket>()
   const server = createServer(
-    opts.tls,
+    opts.tls && { ...opts.tls, handshakeTimeout: opts.tlsHandshakeTimeout ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT },
     {
       headersTimeout,
       requestTimeout,
@@ -68,23 +75,49 @@ export function createProxyServer(deps: ProxyDeps, opts: ProxyServerOptions = {}
   server.on('connection', (socket: Socket) => {
     open.inc()
     socket.once('close', () => open.dec())
-    clientLimit.admit(socket)
+    if (!clientLimit.admit(socket)) return refuse(socket)
     if (!opts.tls) stalls.watch(socket)
   })
   // Under TLS the pending output sits in the TLS socket, not the TCP one under it.
   if (opts.tls) server.on('secureConnection', (socket: Socket) => stalls.watch(socket))
   server.once('close', () => stalls.stop())
+  // A handshake that failed or timed out has no HTTP to answer in. https.Server
+  // passes these on to 'clientError' too, where a reply would wait for ever
+  // behind the handshake that never finishes (and hold the connection open).
+  server.prependListener('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    deps.log.debug('tls handshake failed', { error: err.code ?? err.message })
+    socket.destroy()
+  })
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) return socket.destroy()
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
-    const body = JSON.stringify({ errors: [{ code: 'BAD_REQUEST', message: `malformed request: ${err.code ?? 'error'}`, detail: null }] })
-    socket.end(
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    )
+    socket.end(rawErrorResponse(new ProxyError(status, 'BAD_REQUEST', `malformed request: ${err.code ?? 'error'}`)))
   })
 
+  /**
+   * Over --max-conns-per-client: closed now, not when a request arrives, so
+   * idle connections cannot pile up. Plain HTTP gets its 429 first, without
+   * waiting for the request (an HTTP/1.1 client reads it as the answer to the
+   * request it sends); under TLS there is no HTTP before a handshake.
+   */
+  function refuse(socket: Socket): void {
+    refusals.inc()
+    if (opts.tls) return void socket.destroy()
+    refused.add(socket)
+    const err = new ProxyError(429, 'TOOMANYREQUESTS', `more than ${clientLimit.max} connections from ${clientAddress(socket)}`, {
+      headers: { 'retry-after': '1' },
+    })
+    socket.write(rawErrorResponse(err))
+    // Handed to the kernel whole (the rule on a new connection): close at
+    // once, in this accept, so a burst of refused connections never holds
+    // descriptors together; the kernel still delivers the response.
+    if (socket.writableLength === 0) socket.destroy()
+    else socket.end(() => socket.destroy())
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Answered at accept already.
+    if (refused.has(req.socket)) return void req.socket.destroy()
     const started = process.hrtime.bigint()
     const given = req.headers['x-request-id']
     const id = typeof given === 'string' && requestIdRe.test(given) ? given : randomBytes(8).toString('hex')
@@ -98,6 +131,7 @@ export function createProxyServer(deps: ProxyDeps, opts: ProxyServerOptions = {}
       res,
       id,
       log: deps.log.child({ id }),
+      client: clientAddress(req.socket),
       rawPath,
       query: new URLSearchParams(q === -1 ? '' : raw.slice(q + 1)),
       head: req.method === 'HEAD',
@@ -122,12 +156,6 @@ export function createProxyServer(deps: ProxyDeps, opts: ProxyServerOptions = {}
       })
     })
     try {
-      if (clientLimit.isOver(req.socket)) {
-        res.setHeader('connection', 'close')
-        throw new ProxyError(429, 'TOOMANYREQUESTS', `more than ${clientLimit.max} connections from ${clientAddress(req.socket)}`, {
-          headers: { 'retry-after': '1' },
-        })
-      }
       await dispatch(ctx, deps)
     } catch (err) {
       const e = toProxyError(err)
@@ -160,7 +188,7 @@ async function dispatch(ctx: RequestContext, deps: ProxyDeps): Promise<void> {
 }
 
 /** HTTPS when given a certificate, else HTTP: the same options and handler either way. */
-function createServer(tls: ProxyServerOptions['tls'], options: http.ServerOptions, handler: http.RequestListener): http.Server {
+function createServer(tls: (ProxyServerOptions['tls'] & { handshakeTimeout: number }) | undefined, options: http.ServerOptions, handler: http.RequestListener): http.Server {
   return tls ? https.createServer({ ...options, ...tls }, handler) : http.createServer(options, handler)
 }
 

@@ -47,6 +47,7 @@ export async function handleToken(ctx: RequestContext, deps: ProxyDeps): Promise
     headers,
     signal: ctx.signal,
     upstream: upstream.url.origin,
+    client: ctx.client,
   }
   if (req.method === 'POST') {
     let body = await readBody(ctx, deps.tokenBodyLimit)
@@ -89,7 +90,7 @@ async function discover(ctx: RequestContext, deps: ProxyDeps, target: TokenTarge
   const upstream = deps.upstreams.byKey.get(target.upstreamKey)!
   const url = new URL(upstream.url.href.replace(/\/$/, '') + '/v2/')
   try {
-    const ping: UpstreamRequest = { method: 'GET', url, headers: {}, signal: ctx.signal, upstream: upstream.url.origin }
+    const ping: UpstreamRequest = { method: 'GET', url, headers: {}, signal: ctx.signal, upstream: upstream.url.origin, client: ctx.client }
     const res = await requestFollowingRedirects(deps.transport, ping, ctx.log)
     res.body.resume()
     rewriteChallenges(all(res.headers, 'www-authenticate'), upstream.key, proxyOrigin(ctx, deps), deps.realms)

@@ -61,6 +61,7 @@ export async function handleV2(ctx: RequestContext, deps: ProxyDeps): Promise<vo
     headers: { ...upstreamRequestHeaders(req.headers), 'x-request-id': ctx.id },
     signal: ctx.signal,
     upstream: upstream.url.origin,
+    client: ctx.client,
   }
   const target: Target = { upstream, parsed, name, request }
 

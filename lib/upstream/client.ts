@@ -2,6 +2,7 @@
 //
 //   request ─▶ routeFor(url)     direct | CONNECT tunnel | forward proxy
 //           ─▶ pool.acquire      idle keep-alive socket, new socket, or queue
+//                                (one client holds at most its share; the queue has a deadline)
 //           ─▶ conn.exchange     write head; resolve when the response headers are in
 //           ─▶ response.body     streams with backpressure; the socket goes back to
 //                                the pool once the response was received in full
@@ -24,7 +25,12 @@ export { proxyEnvFromProcess } from './proxy-env.js'
 export const KEEP_ALIVE_MS = 30_000
 
 export function defaultClientOptions(): UpstreamClientOptions {
-  return { connectTimeout: 5000, headerTimeout: 30_000, idleTimeout: 30_000, maxSocketsPerOrigin: 32 }
+  return { connectTimeout: 5000, headerTimeout: 30_000, idleTimeout: 30_000, maxSocketsPerOrigin: 32, queueTimeout: 10_000 }
+}
+
+/** One client's share of an origin's sockets when not configured: half, rounded up. */
+export function defaultSocketsPerClient(maxSocketsPerOrigin: number): number {
+  return Math.ceil(maxSocketsPerOrigin / 2)
 }
 
 export class UpstreamClient {
@@ -58,14 +64,14 @@ export class UpstreamClient {
       idleTimeout: this.opts.idleTimeout,
       signal: req.signal,
     }
-    const first = await this.pool(route, req.upstream).acquire(req.signal)
+    const first = await this.pool(route, req.upstream).acquire({ signal: req.signal, client: req.client })
     try {
       return await first.conn.exchange(head, req.body, exchange)
     } catch (err) {
       const stale = first.reused && !first.conn.responded && err instanceof UpstreamError && err.kind === 'reset'
       if (!stale || (req.method !== 'GET' && req.method !== 'HEAD')) throw err
     }
-    const second = await this.pool(route, req.upstream).acquire(req.signal, true)
+    const second = await this.pool(route, req.upstream).acquire({ signal: req.signal, client: req.client, fresh: true })
     return second.conn.exchange(head, req.body, exchange)
   }
 
@@ -117,9 +123,12 @@ export class UpstreamClient {
     const key = this.dialOpts.egress === undefined ? route.key : `${route.key} for ${upstream ?? '-'}`
     let pool = this.pools.get(key)
     if (pool === undefined) {
+      const max = this.opts.maxSocketsPerOrigin
       const created = new Pool({
         origin: route.origin,
-        max: this.opts.maxSocketsPerOrigin,
+        max,
+        perClient: Math.max(1, Math.min(max, this.opts.socketsPerClient ?? defaultSocketsPerClient(max))),
+        queueTimeout: this.opts.queueTimeout ?? 0,
         keepAlive: KEEP_ALIVE_MS,
         dial: (signal) => dial(route, this.dialOpts, upstream, signal),
         onEmpty: () => {

@@ -21,6 +21,11 @@ export interface UpstreamRequest {
    * configured upstream owns no host (lib/upstream/egress.ts).
    */
   upstream?: string
+  /**
+   * Who the request is for (a client address): one client holds at most its
+   * share of an origin's sockets. Absent: the proxy's own request, not limited.
+   */
+  client?: string
 }
 
 export interface UpstreamResponse {
@@ -48,6 +53,17 @@ export interface UpstreamClientOptions {
   idleTimeout: number
   /** Bound on concurrent sockets per origin; further requests queue. */
   maxSocketsPerOrigin: number
+  /**
+   * Sockets of one origin a single client may hold at once; its further
+   * requests queue even while sockets are free. Default: half of
+   * maxSocketsPerOrigin, rounded up.
+   */
+  socketsPerClient?: number
+  /**
+   * ms a request may wait in an origin's queue before it fails with
+   * UpstreamError('overload') (503 with Retry-After). 0 or absent: no limit.
+   */
+  queueTimeout?: number
   /** Outbound proxy configuration (from http_proxy / https_proxy / no_proxy). */
   proxy?: ProxyEnv
   /** Extra CA certificates or rejectUnauthorized=false, for tests with TLS upstreams. */

@@ -32,7 +32,7 @@ t.test('a redirect to another entry’s private host is refused, on its port and
   }
   t.equal(b.connections, 0, 'entry b was never connected to for default')
   t.equal(bOther.connections, 0, 'the other port of b’s host was never connected to')
-  t.equal(h.proxy.deps.cache?.lookup(h.digest), undefined, 'nothing cached')
+  t.equal(h.proxy.deps.cache?.cached(h.digest), undefined, 'nothing cached')
   await h.assertClean(t)
   await h.assertRecovers(t, 'default’s own redirects (its CDN, named by --redirect-allow)')
 
