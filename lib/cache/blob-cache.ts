@@ -27,8 +27,8 @@ import { followCommitted, followForeign, followInflight, type FollowContext, typ
 import { openBlob } from './open-blob.js'
 import { CachePaths, hexOf } from './paths.js'
 import { BlobReadStream } from './read-stream.js'
-import { scanBlobs, sweepTemps } from './rebuild.js'
-import type { BlobCacheOptions, BlobCacheStats, ByteRange, FillClaim, FillFollower } from './types.js'
+import { type ScannedBlob, scanBlobs, sweepTemps } from './rebuild.js'
+import type { BlobCacheOptions, BlobCacheStats, ByteRange, ChargedFile, FillClaim, FillFollower } from './types.js'
 import { writerClaim } from './writer-claim.js'
 
 const POLL_MS = 25
@@ -111,6 +111,7 @@ export class BlobCache {
     }
     this.#metrics = new CacheMetrics(opts.metrics, {
       bytes: () => this.#index.bytes,
+      chargedBytes: () => this.#index.chargedBytes,
       blobs: () => this.#index.count,
       inflightFills: () => this.#inflight.size,
     })
@@ -129,13 +130,27 @@ export class BlobCache {
     }
     if (this.#opts.verifyOnServe) void this.#pool.warm()
     let foreign = 0
+    let blobs: ScannedBlob[] = []
     try {
       const scan = await scanBlobs(paths)
       foreign = scan.foreign
-      for (const b of scan.blobs) this.#index.add(b.hex, b.size, b.ino)
+      blobs = scan.blobs
     } catch (err) {
       this.#log.error('cache index rebuild failed: starting empty', { dir: paths.root, code: errCode(err) })
     }
+    // The other stores' files go into the same LRU, ordered with the blobs by
+    // last use; if they all exceed maxSize now (a lowered bound), the oldest
+    // of either kind are evicted here.
+    const charged: ChargedFile[] = []
+    for (const tenant of this.#opts.tenants ?? []) {
+      try {
+        charged.push(...(await tenant.scan()))
+      } catch (err) {
+        this.#log.error('cache index rebuild of manifests failed: they are not counted until rewritten', { code: errCode(err) })
+      }
+    }
+    this.#index.rebuild([...blobs, ...charged])
+    for (const tenant of this.#opts.tenants ?? []) tenant.attach(this.#index)
     let staleTemps = 0
     if (this.#writable) {
       staleTemps = await this.#sweep()
@@ -146,6 +161,7 @@ export class BlobCache {
       dir: paths.root,
       blobs: this.#index.count,
       bytes: this.#index.bytes,
+      otherBytes: this.#index.chargedBytes,
       foreign,
       staleTemps,
       verify: this.verifyMode,

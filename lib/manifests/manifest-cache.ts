@@ -11,16 +11,25 @@
 // stale; whom it may be served to is the handler's business (grants).
 // Only sha256 digests are cached. Disk operations on one key run in order;
 // put() and recordTag() say when theirs finished, and close() waits for all.
+//
+// Bounds: manifests in memory by bytes; tag records by count (MAX_TAG_RECORDS,
+// memory and files alike: a record pushed out of the LRU loses its file);
+// and, once the blob cache attaches its budget (DiskTenant), every file here
+// counts against --cache-max-size together with the blobs, in one LRU order.
+// A file evicted from disk is dropped from memory too, so the next answer
+// from the upstream writes it again.
 import { constants } from 'node:fs'
 import { isSha256Digest } from '../registry/grammar.js'
 import { access, mkdir } from 'node:fs/promises'
 import { LRUCache } from 'lru-cache'
+import type { ChargedFile, DiskBudget, DiskTenant } from '../cache/types.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
 import {
   MAX_MANIFEST_SIZE,
   readManifest,
   readTag,
+  removeFile,
   removeManifest,
   sha256Hex,
   type StoredManifest,
@@ -32,6 +41,7 @@ import {
 import { type ManifestMetrics, manifestMetrics } from './manifest-metrics.js'
 import { tagRecordId } from './media-types.js'
 import { ManifestPaths } from './paths.js'
+import { scanManifests } from './rebuild.js'
 
 export type { StoredManifest, TagRecord } from './disk-store.js'
 export { MAX_MANIFEST_SIZE } from './disk-store.js'
@@ -49,19 +59,31 @@ export interface ManifestCacheOptions {
 
 /** A tag record is rewritten on disk at most this often while its digest does not change. */
 const TAG_WRITE_INTERVAL = 60_000
+/** Tag records kept, in memory and on disk: (repository, tag, way of asking) triples. */
+export const MAX_TAG_RECORDS = 10_000
 
 interface TagEntry {
-  record: TagRecord
+  /** Undefined for a record found on disk at start-up and not read since. */
+  record?: TagRecord
   writtenAt: number
+  /** Its file, once written (or found). */
+  file?: string
 }
 
-export class ManifestCache {
+export class ManifestCache implements DiskTenant {
   readonly staleIfError: number
   readonly #paths: ManifestPaths
   readonly #log: Logger
   readonly #metrics: ManifestMetrics
   readonly #memory: LRUCache<string, StoredManifest>
-  readonly #tags = new LRUCache<string, TagEntry>({ max: 20_000 })
+  /** `<upstream> <repo> <tag> <record id>` → the record; evicting one deletes its file. */
+  readonly #tags = new LRUCache<string, TagEntry>({
+    max: MAX_TAG_RECORDS,
+    dispose: (entry, key, reason) => {
+      if (reason === 'evict' && entry.file) this.#removeTagFile(key, entry.file)
+    },
+  })
+  #budget: DiskBudget | undefined
   readonly #reads = new Map<string, Promise<StoredManifest | undefined>>()
   /** Disk operations in flight, by the key they touch: each runs after the previous one on its key. */
   readonly #writes = new Map<string, Promise<void>>()
@@ -84,6 +106,38 @@ export class ManifestCache {
       sizeCalculation: (m) => m.body.length + 256,
     })
     opts.metrics.collected('crproxy_manifest_cache_memory_bytes', 'Bytes of manifests held in memory', () => this.#memory.calculatedSize)
+    opts.metrics.collected('crproxy_manifest_tag_records', 'Tag records held (the offline fallback), in memory and on disk', () => this.#tags.size)
+  }
+
+  /** Start-up (DiskTenant): the files on disk; tag records beyond their bound are deleted here. */
+  async scan(): Promise<ChargedFile[]> {
+    const found = await scanManifests(this.#paths)
+    found.sort((a, b) => a.lastUsed - b.lastUsed)
+    const out: ChargedFile[] = []
+    for (const f of found) {
+      if (f.kind === 'manifest') {
+        const key = `${f.upstream} ${f.repo} ${f.digest}`
+        out.push({ key: manifestCharge(key), size: f.size, lastUsed: f.lastUsed, evict: () => this.#evictManifest(key) })
+        continue
+      }
+      const key = `${f.upstream} ${f.repo} ${f.tag} ${f.id}`
+      const dir = this.#paths.repo(f.upstream, f.repo)
+      if (!dir) continue
+      this.#tags.set(key, { writtenAt: 0, file: this.#paths.tag(dir, f.tag, f.id) })
+    }
+    // Oldest first, so what the tag bound pushed out is already gone from #tags.
+    for (const f of found) {
+      if (f.kind !== 'tag') continue
+      const key = `${f.upstream} ${f.repo} ${f.tag} ${f.id}`
+      const file = this.#tags.peek(key)?.file
+      if (file) out.push({ key: tagCharge(key), size: f.size, lastUsed: f.lastUsed, evict: () => this.#evictTag(key, file) })
+    }
+    return out
+  }
+
+  /** From now on every file written here is charged to the blob cache's bound (DiskTenant). */
+  attach(budget: DiskBudget): void {
+    this.#budget = budget
   }
 
   async #init(): Promise<void> {
@@ -104,7 +158,10 @@ export class ManifestCache {
     if (!isSha256Digest(digest)) return undefined
     const key = `${upstream} ${repo} ${digest}`
     const inMemory = this.#memory.get(key)
-    if (inMemory) return inMemory
+    if (inMemory) {
+      this.#budget?.touch(manifestCharge(key))
+      return inMemory
+    }
     const dir = this.#paths.repo(upstream, repo)
     if (!dir) return undefined
     // Concurrent misses (a restart, many nodes pulling) share one disk read.
@@ -124,15 +181,20 @@ export class ManifestCache {
       this.#warnOnce(codeOf(err), 'manifest cache read failed: treated as a miss', { digest, code: codeOf(err) })
       return undefined
     }
-    if (found === null) return undefined
+    if (found === null) {
+      this.#budget?.release(manifestCharge(key)) // deleted behind our back
+      return undefined
+    }
     if (found === 'corrupt') {
       this.#metrics.corrupt()
       this.#log.warn('cached manifest failed verification: deleted', { digest })
-      void this.#background(key, () => removeManifest(this.#paths, dir, digest), 'manifest cache delete failed')
+      this.#removeManifest(key, dir, digest, 'manifest cache delete failed')
       return undefined
     }
-    this.#memory.set(key, found)
-    return found
+    this.#memory.set(key, found.manifest)
+    // Charged again: also what another process sharing the directory wrote.
+    this.#charge(manifestCharge(key), found.bytes, () => this.#evictManifest(key))
+    return found.manifest
   }
 
   /**
@@ -146,46 +208,124 @@ export class ManifestCache {
     if (sha256Hex(m.body) !== m.digest.slice('sha256:'.length)) return null
     const key = `${upstream} ${repo} ${m.digest}`
     const known = this.#memory.get(key)
-    if (known && known.mediaType === m.mediaType) return this.#writes.get(key) ?? Promise.resolve()
+    if (known && known.mediaType === m.mediaType) {
+      this.#budget?.touch(manifestCharge(key))
+      return this.#writes.get(key) ?? Promise.resolve()
+    }
     this.#memory.set(key, m)
     this.#metrics.stored()
     const dir = this.#paths.repo(upstream, repo)
     if (!dir || !this.#writable) return Promise.resolve()
-    return this.#background(key, () => writeManifest(this.#paths, dir, m), 'manifest cache write failed')
+    return this.#background(
+      key,
+      async () => {
+        const bytes = await writeManifest(this.#paths, dir, m)
+        if (!this.#charge(manifestCharge(key), bytes, () => this.#evictManifest(key))) {
+          await removeManifest(this.#paths, dir, m.digest) // larger than the whole bound
+        }
+      },
+      'manifest cache write failed',
+    )
   }
 
   /** The upstream said just now: this tag, asked for with this Accept, is this digest. Resolves once on disk. */
   recordTag(upstream: string, repo: string, tag: string, acceptKey: string, r: Omit<TagRecord, 'resolvedAt'>): Promise<void> {
     if (!isSha256Digest(r.digest)) return Promise.resolve()
-    const key = `${upstream} ${repo} ${tag} ${acceptKey}`
+    const id = tagRecordId(tag, acceptKey)
+    const key = `${upstream} ${repo} ${tag} ${id}`
     const now = Date.now()
     const prev = this.#tags.get(key)
-    const changed = !prev || prev.record.digest !== r.digest || prev.record.mediaType !== r.mediaType
-    const write = changed || now - prev.writtenAt >= TAG_WRITE_INTERVAL
+    const changed = !prev?.record || prev.record.digest !== r.digest || prev.record.mediaType !== r.mediaType
+    const write = changed || !prev.file || now - prev.writtenAt >= TAG_WRITE_INTERVAL
     const record: TagRecord = { digest: r.digest, mediaType: r.mediaType, resolvedAt: now }
-    this.#tags.set(key, { record, writtenAt: write ? now : prev.writtenAt })
+    this.#tags.set(key, { record, writtenAt: write ? now : prev.writtenAt, file: prev?.file })
+    if (prev?.file) this.#budget?.touch(tagCharge(key))
     const dir = this.#paths.repo(upstream, repo)
     if (!write || !dir || !this.#writable) return Promise.resolve()
-    const file = this.#paths.tag(dir, tag, tagRecordId(tag, acceptKey))
-    return this.#background(key, () => writeTag(this.#paths, file, record), 'manifest tag record write failed')
+    const file = this.#paths.tag(dir, tag, id)
+    return this.#background(
+      key,
+      async () => {
+        const bytes = await writeTag(this.#paths, file, record)
+        const entry = this.#tags.peek(key)
+        // Pushed out of the bound while this write waited: its file goes too.
+        if (!entry || !this.#charge(tagCharge(key), bytes, () => this.#evictTag(key, file))) return removeFile(file)
+        entry.file = file
+      },
+      'manifest tag record write failed',
+    )
   }
 
   /** The last resolution of (tag, Accept), from memory or disk. */
   async tag(upstream: string, repo: string, tag: string, acceptKey: string): Promise<TagRecord | undefined> {
-    const key = `${upstream} ${repo} ${tag} ${acceptKey}`
+    const id = tagRecordId(tag, acceptKey)
+    const key = `${upstream} ${repo} ${tag} ${id}`
     const known = this.#tags.get(key)
-    if (known) return known.record
+    if (known?.record) {
+      if (known.file) this.#budget?.touch(tagCharge(key))
+      return known.record
+    }
     const dir = this.#paths.repo(upstream, repo)
     if (!dir) return undefined
+    const file = this.#paths.tag(dir, tag, id)
     try {
-      const record = await readTag(this.#paths.tag(dir, tag, tagRecordId(tag, acceptKey)))
-      if (!record) return undefined
-      this.#tags.set(key, { record, writtenAt: record.resolvedAt })
-      return record
+      const found = await readTag(file)
+      if (!found) {
+        if (known) this.#tags.delete(key)
+        this.#budget?.release(tagCharge(key))
+        return undefined
+      }
+      const current = this.#tags.get(key)
+      if (current?.record) return current.record // recorded while we read
+      this.#tags.set(key, { record: found.record, writtenAt: found.record.resolvedAt, file })
+      this.#charge(tagCharge(key), found.bytes, () => this.#evictTag(key, file))
+      return found.record
     } catch (err) {
       this.#warnOnce(codeOf(err), 'manifest tag record read failed', { tag, code: codeOf(err) })
       return undefined
     }
+  }
+
+  /** Charges files to the blob cache's bound; true when there is none. */
+  #charge(key: string, bytes: number, evict: () => void): boolean {
+    return this.#budget ? this.#budget.charge(key, bytes, evict) : true
+  }
+
+  /** The budget pushed a manifest out: its files go, and its copy in memory with them. */
+  #evictManifest(key: string): void {
+    this.#memory.delete(key)
+    const [upstream = '', repo = '', digest = ''] = key.split(' ')
+    const dir = this.#paths.repo(upstream, repo)
+    if (dir) this.#removeManifest(key, dir, digest, 'manifest cache eviction failed')
+  }
+
+  #removeManifest(key: string, dir: string, digest: string, msg: string): void {
+    void this.#background(
+      key,
+      async () => {
+        await removeManifest(this.#paths, dir, digest)
+        // After the files: a rewrite queued before this delete charged them again.
+        this.#budget?.release(manifestCharge(key))
+      },
+      msg,
+    )
+  }
+
+  /** The budget pushed a tag record out. */
+  #evictTag(key: string, file: string): void {
+    this.#tags.delete(key) // 'delete', not 'evict': the file is removed here
+    this.#removeTagFile(key, file)
+  }
+
+  #removeTagFile(key: string, file: string): void {
+    void this.#background(
+      key,
+      async () => {
+        await removeFile(file)
+        this.#budget?.release(tagCharge(key))
+      },
+      'manifest tag record delete failed',
+    )
   }
 
   /** Runs a disk operation after the previous one on the same key (a delete never overtakes a rewrite). */
@@ -214,6 +354,15 @@ export class ManifestCache {
   async close(): Promise<void> {
     await this.settled()
   }
+}
+
+/** Keys in the blob cache's budget: its own are digests, so these never meet them. */
+function manifestCharge(key: string): string {
+  return `manifest ${key}`
+}
+
+function tagCharge(key: string): string {
+  return `tag ${key}`
 }
 
 function codeOf(err: unknown): string {

@@ -27,6 +27,11 @@ import { isName, isTag } from '../registry/grammar.js'
 const upstreamKeyRe = /^[a-z0-9][a-z0-9._-]*$/
 const hex64 = /^[0-9a-f]{64}$/
 
+/** Is this a registry map key that may name a directory? */
+export function isUpstreamKey(s: string): boolean {
+  return upstreamKeyRe.test(s)
+}
+
 export class ManifestPaths {
   readonly root: string
   readonly tmp: string
@@ -38,7 +43,7 @@ export class ManifestPaths {
 
   /** The repository's `_manifests` dir; null when a name is not safe as a path. */
   repo(upstream: string, repo: string): string | null {
-    if (!upstreamKeyRe.test(upstream) || !isName(repo)) return null
+    if (!isUpstreamKey(upstream) || !isName(repo)) return null
     return join(this.root, upstream, ...repo.split('/'), '_manifests')
   }
 
