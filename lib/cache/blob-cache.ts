@@ -13,7 +13,9 @@
 // processes sharing the directory; within the process followers hear of
 // progress by events (follow.ts). Blobs are verified on the way in (renamed
 // into place only after the digest matched) and, with verifyOnServe, on the
-// way out. Each process keeps its own LRU index of the shared directory.
+// way out. Each process keeps its own LRU index of the shared directory;
+// the manifest store's files are in it too (DiskTenant in types.ts), so
+// maxSize bounds both.
 import { constants } from 'node:fs'
 import { access, mkdir, stat, unlink } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
@@ -161,7 +163,7 @@ export class BlobCache {
       dir: paths.root,
       blobs: this.#index.count,
       bytes: this.#index.bytes,
-      otherBytes: this.#index.chargedBytes,
+      manifestBytes: this.#index.chargedBytes,
       foreign,
       staleTemps,
       verify: this.verifyMode,

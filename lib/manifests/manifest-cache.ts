@@ -53,6 +53,8 @@ export interface ManifestCacheOptions {
   staleIfError: number
   /** Bytes of manifests kept in memory; default 64 MiB. */
   memoryBytes?: number
+  /** Tag records kept, in memory and on disk; default MAX_TAG_RECORDS. */
+  maxTagRecords?: number
   log: Logger
   metrics: Metrics
 }
@@ -77,12 +79,7 @@ export class ManifestCache implements DiskTenant {
   readonly #metrics: ManifestMetrics
   readonly #memory: LRUCache<string, StoredManifest>
   /** `<upstream> <repo> <tag> <record id>` → the record; evicting one deletes its file. */
-  readonly #tags = new LRUCache<string, TagEntry>({
-    max: MAX_TAG_RECORDS,
-    dispose: (entry, key, reason) => {
-      if (reason === 'evict' && entry.file) this.#removeTagFile(key, entry.file)
-    },
-  })
+  readonly #tags: LRUCache<string, TagEntry>
   #budget: DiskBudget | undefined
   readonly #reads = new Map<string, Promise<StoredManifest | undefined>>()
   /** Disk operations in flight, by the key they touch: each runs after the previous one on its key. */
@@ -101,6 +98,12 @@ export class ManifestCache implements DiskTenant {
     this.#paths = new ManifestPaths(opts.dir)
     this.#log = opts.log.child({ component: 'manifest-cache' })
     this.#metrics = manifestMetrics(opts.metrics)
+    this.#tags = new LRUCache<string, TagEntry>({
+      max: opts.maxTagRecords ?? MAX_TAG_RECORDS,
+      dispose: (entry, key, reason) => {
+        if (reason === 'evict' && entry.file) this.#removeTagFile(key, entry.file)
+      },
+    })
     this.#memory = new LRUCache({
       maxSize: opts.memoryBytes ?? 64 * 1024 * 1024,
       sizeCalculation: (m) => m.body.length + 256,

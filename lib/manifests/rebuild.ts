@@ -7,6 +7,7 @@
 import type { Dirent } from 'node:fs'
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { eachLimit } from '../cache/rebuild.js'
 import { isName, isTag } from '../registry/grammar.js'
 import { isUpstreamKey, type ManifestPaths } from './paths.js'
 
@@ -33,6 +34,8 @@ export interface FoundTag extends Found {
 }
 
 const hexName = /^([0-9a-f]{64})(\.json)?$/
+/** Stats in flight at once, as for the blobs. */
+const STATS = 64
 const tagFile = /^([0-9a-f]{32})\.json$/
 
 async function entries(dir: string): Promise<Dirent[]> {
@@ -80,34 +83,30 @@ async function walkRepos(dir: string, upstream: string, name: string[], out: Arr
 async function scanRepo(repoDir: string, upstream: string, repo: string, out: Array<FoundManifest | FoundTag>): Promise<void> {
   const manifests = new Map<string, FoundManifest>()
   const sha = join(repoDir, 'sha256')
-  await Promise.all(
-    (await entries(sha)).map(async (d) => {
-      const m = hexName.exec(d.name)
-      if (!m || !d.isFile()) return
-      const st = await sizeOf(join(sha, d.name))
-      if (!st) return
-      const digest = `sha256:${m[1]!}`
-      const known = manifests.get(digest)
-      if (known) {
-        known.size += st.size
-        known.lastUsed = Math.max(known.lastUsed, st.lastUsed)
-      } else {
-        manifests.set(digest, { kind: 'manifest', upstream, repo, digest, ...st })
-      }
-    }),
-  )
+  await eachLimit(await entries(sha), STATS, async (d) => {
+    const m = hexName.exec(d.name)
+    if (!m || !d.isFile()) return
+    const st = await sizeOf(join(sha, d.name))
+    if (!st) return
+    const digest = `sha256:${m[1]!}`
+    const known = manifests.get(digest)
+    if (known) {
+      known.size += st.size
+      known.lastUsed = Math.max(known.lastUsed, st.lastUsed)
+    } else {
+      manifests.set(digest, { kind: 'manifest', upstream, repo, digest, ...st })
+    }
+  })
   out.push(...manifests.values())
   const tags = join(repoDir, 'tags')
   for (const t of await entries(tags)) {
     if (!t.isDirectory() || !isTag(t.name)) continue
     const tagDir = join(tags, t.name)
-    await Promise.all(
-      (await entries(tagDir)).map(async (d) => {
-        const m = tagFile.exec(d.name)
-        if (!m || !d.isFile()) return
-        const st = await sizeOf(join(tagDir, d.name))
-        if (st) out.push({ kind: 'tag', upstream, repo, tag: t.name, id: m[1]!, ...st })
-      }),
-    )
+    await eachLimit(await entries(tagDir), STATS, async (d) => {
+      const m = tagFile.exec(d.name)
+      if (!m || !d.isFile()) return
+      const st = await sizeOf(join(tagDir, d.name))
+      if (st) out.push({ kind: 'tag', upstream, repo, tag: t.name, id: m[1]!, ...st })
+    })
   }
 }
