@@ -12,8 +12,7 @@
 // Only sha256 digests are cached. Disk operations on one key run in order;
 // put() and recordTag() say when theirs finished, and close() waits for all.
 //
-// Bounds: manifests in memory by bytes; tag records by count (MAX_TAG_RECORDS,
-// memory and files alike: a record pushed out of the LRU loses its file);
+// Bounds: manifests in memory by bytes; tag records by count (tag-records.ts);
 // and, once the blob cache attaches its budget (DiskTenant), every file here
 // counts against --cache-max-size together with the blobs, in one LRU order.
 // A file evicted from disk is dropped from memory too, so the next answer
@@ -28,23 +27,21 @@ import type { Metrics } from '../metrics.js'
 import {
   MAX_MANIFEST_SIZE,
   readManifest,
-  readTag,
-  removeFile,
   removeManifest,
   sha256Hex,
   type StoredManifest,
   sweepTmp,
   type TagRecord,
   writeManifest,
-  writeTag,
 } from './disk-store.js'
 import { type ManifestMetrics, manifestMetrics } from './manifest-metrics.js'
-import { tagRecordId } from './media-types.js'
 import { ManifestPaths } from './paths.js'
-import { scanManifests } from './rebuild.js'
+import { type FoundTag, scanManifests } from './rebuild.js'
+import { TagRecords } from './tag-records.js'
 
 export type { StoredManifest, TagRecord } from './disk-store.js'
 export { MAX_MANIFEST_SIZE } from './disk-store.js'
+export { MAX_TAG_RECORDS } from './tag-records.js'
 
 export interface ManifestCacheOptions {
   /** The --cache-dir; manifests go under <dir>/manifests. */
@@ -59,27 +56,13 @@ export interface ManifestCacheOptions {
   metrics: Metrics
 }
 
-/** A tag record is rewritten on disk at most this often while its digest does not change. */
-const TAG_WRITE_INTERVAL = 60_000
-/** Tag records kept, in memory and on disk: (repository, tag, way of asking) triples. */
-export const MAX_TAG_RECORDS = 10_000
-
-interface TagEntry {
-  /** Undefined for a record found on disk at start-up and not read since. */
-  record?: TagRecord
-  writtenAt: number
-  /** Its file, once written (or found). */
-  file?: string
-}
-
 export class ManifestCache implements DiskTenant {
   readonly staleIfError: number
   readonly #paths: ManifestPaths
   readonly #log: Logger
   readonly #metrics: ManifestMetrics
   readonly #memory: LRUCache<string, StoredManifest>
-  /** `<upstream> <repo> <tag> <record id>` → the record; evicting one deletes its file. */
-  readonly #tags: LRUCache<string, TagEntry>
+  readonly #tags: TagRecords
   #budget: DiskBudget | undefined
   readonly #reads = new Map<string, Promise<StoredManifest | undefined>>()
   /** Disk operations in flight, by the key they touch: each runs after the previous one on its key. */
@@ -98,12 +81,16 @@ export class ManifestCache implements DiskTenant {
     this.#paths = new ManifestPaths(opts.dir)
     this.#log = opts.log.child({ component: 'manifest-cache' })
     this.#metrics = manifestMetrics(opts.metrics)
-    this.#tags = new LRUCache<string, TagEntry>({
-      max: opts.maxTagRecords ?? MAX_TAG_RECORDS,
-      dispose: (entry, key, reason) => {
-        if (reason === 'evict' && entry.file) this.#removeTagFile(key, entry.file)
+    this.#tags = new TagRecords(
+      {
+        paths: this.#paths,
+        budget: () => this.#budget,
+        writable: () => this.#writable,
+        background: (key, op, msg) => this.#background(key, op, msg),
+        warnOnce: (key, msg, fields) => this.#warnOnce(key, msg, fields),
       },
-    })
+      opts.maxTagRecords,
+    )
     this.#memory = new LRUCache({
       maxSize: opts.memoryBytes ?? 64 * 1024 * 1024,
       sizeCalculation: (m) => m.body.length + 256,
@@ -117,25 +104,16 @@ export class ManifestCache implements DiskTenant {
     const found = await scanManifests(this.#paths)
     found.sort((a, b) => a.lastUsed - b.lastUsed)
     const out: ChargedFile[] = []
+    const tags: FoundTag[] = []
     for (const f of found) {
-      if (f.kind === 'manifest') {
-        const key = `${f.upstream} ${f.repo} ${f.digest}`
-        out.push({ key: manifestCharge(key), size: f.size, lastUsed: f.lastUsed, evict: () => this.#evictManifest(key) })
+      if (f.kind === 'tag') {
+        tags.push(f)
         continue
       }
-      const key = `${f.upstream} ${f.repo} ${f.tag} ${f.id}`
-      const dir = this.#paths.repo(f.upstream, f.repo)
-      if (!dir) continue
-      this.#tags.set(key, { writtenAt: 0, file: this.#paths.tag(dir, f.tag, f.id) })
+      const key = `${f.upstream} ${f.repo} ${f.digest}`
+      out.push({ key: manifestCharge(key), size: f.size, lastUsed: f.lastUsed, evict: () => this.#evictManifest(key) })
     }
-    // Oldest first, so what the tag bound pushed out is already gone from #tags.
-    for (const f of found) {
-      if (f.kind !== 'tag') continue
-      const key = `${f.upstream} ${f.repo} ${f.tag} ${f.id}`
-      const file = this.#tags.peek(key)?.file
-      if (file) out.push({ key: tagCharge(key), size: f.size, lastUsed: f.lastUsed, evict: () => this.#evictTag(key, file) })
-    }
-    return out
+    return [...out, ...this.#tags.adopt(tags)]
   }
 
   /** From now on every file written here is charged to the blob cache's bound (DiskTenant). */
@@ -234,59 +212,12 @@ export class ManifestCache implements DiskTenant {
   /** The upstream said just now: this tag, asked for with this Accept, is this digest. Resolves once on disk. */
   recordTag(upstream: string, repo: string, tag: string, acceptKey: string, r: Omit<TagRecord, 'resolvedAt'>): Promise<void> {
     if (!isSha256Digest(r.digest)) return Promise.resolve()
-    const id = tagRecordId(tag, acceptKey)
-    const key = `${upstream} ${repo} ${tag} ${id}`
-    const now = Date.now()
-    const prev = this.#tags.get(key)
-    const changed = !prev?.record || prev.record.digest !== r.digest || prev.record.mediaType !== r.mediaType
-    const write = changed || !prev.file || now - prev.writtenAt >= TAG_WRITE_INTERVAL
-    const record: TagRecord = { digest: r.digest, mediaType: r.mediaType, resolvedAt: now }
-    this.#tags.set(key, { record, writtenAt: write ? now : prev.writtenAt, file: prev?.file })
-    if (prev?.file) this.#budget?.touch(tagCharge(key))
-    const dir = this.#paths.repo(upstream, repo)
-    if (!write || !dir || !this.#writable) return Promise.resolve()
-    const file = this.#paths.tag(dir, tag, id)
-    return this.#background(
-      key,
-      async () => {
-        const bytes = await writeTag(this.#paths, file, record)
-        const entry = this.#tags.peek(key)
-        // Pushed out of the bound while this write waited: its file goes too.
-        if (!entry || !this.#charge(tagCharge(key), bytes, () => this.#evictTag(key, file))) return removeFile(file)
-        entry.file = file
-      },
-      'manifest tag record write failed',
-    )
+    return this.#tags.record(upstream, repo, tag, acceptKey, r)
   }
 
   /** The last resolution of (tag, Accept), from memory or disk. */
-  async tag(upstream: string, repo: string, tag: string, acceptKey: string): Promise<TagRecord | undefined> {
-    const id = tagRecordId(tag, acceptKey)
-    const key = `${upstream} ${repo} ${tag} ${id}`
-    const known = this.#tags.get(key)
-    if (known?.record) {
-      if (known.file) this.#budget?.touch(tagCharge(key))
-      return known.record
-    }
-    const dir = this.#paths.repo(upstream, repo)
-    if (!dir) return undefined
-    const file = this.#paths.tag(dir, tag, id)
-    try {
-      const found = await readTag(file)
-      if (!found) {
-        if (known) this.#tags.delete(key)
-        this.#budget?.release(tagCharge(key))
-        return undefined
-      }
-      const current = this.#tags.get(key)
-      if (current?.record) return current.record // recorded while we read
-      this.#tags.set(key, { record: found.record, writtenAt: found.record.resolvedAt, file })
-      this.#charge(tagCharge(key), found.bytes, () => this.#evictTag(key, file))
-      return found.record
-    } catch (err) {
-      this.#warnOnce(codeOf(err), 'manifest tag record read failed', { tag, code: codeOf(err) })
-      return undefined
-    }
+  tag(upstream: string, repo: string, tag: string, acceptKey: string): Promise<TagRecord | undefined> {
+    return this.#tags.get(upstream, repo, tag, acceptKey)
   }
 
   /** Charges files to the blob cache's bound; true when there is none. */
@@ -311,23 +242,6 @@ export class ManifestCache implements DiskTenant {
         this.#budget?.release(manifestCharge(key))
       },
       msg,
-    )
-  }
-
-  /** The budget pushed a tag record out. */
-  #evictTag(key: string, file: string): void {
-    this.#tags.delete(key) // 'delete', not 'evict': the file is removed here
-    this.#removeTagFile(key, file)
-  }
-
-  #removeTagFile(key: string, file: string): void {
-    void this.#background(
-      key,
-      async () => {
-        await removeFile(file)
-        this.#budget?.release(tagCharge(key))
-      },
-      'manifest tag record delete failed',
     )
   }
 
@@ -359,13 +273,9 @@ export class ManifestCache implements DiskTenant {
   }
 }
 
-/** Keys in the blob cache's budget: its own are digests, so these never meet them. */
+/** The key in the blob cache's budget: its own are digests, so the two never meet. */
 function manifestCharge(key: string): string {
   return `manifest ${key}`
-}
-
-function tagCharge(key: string): string {
-  return `tag ${key}`
 }
 
 function codeOf(err: unknown): string {
