@@ -17,7 +17,7 @@ export const flags: FlagSpec[] = [
   { name: 'registry-map', type: 'string', arg: 'path|url', help: 'registry map: a JSON file or http(s) URL of name → upstream URL (default: the embedded registrymap.json)' },
   { name: 'default-registry', type: 'string', arg: 'url', help: "upstream for IPs, the bare suffix and unknown hosts; overrides the map's \"default\"" },
   { name: 'cache-dir', type: 'string', arg: 'dir', help: 'cache blobs in this directory (content-addressed, verified); no caching when empty' },
-  { name: 'cache-max-size', type: 'string', default: '0', arg: 'size', help: 'bound the blob cache (500MiB, 50GiB, 2TB); least recently used blobs are evicted; 0 = unbounded' },
+  { name: 'cache-max-size', type: 'string', default: '0', arg: 'size', help: 'bound the cache dir: blobs and manifests together (500MiB, 50GiB, 2TB); the least recently used are evicted; 0 = unbounded' },
   { name: 'verify-on-serve', type: 'boolean', default: true, help: 'check the SHA-256 of cached blobs as they are served (--no-verify-on-serve to skip on a checksumming filesystem)' },
   { name: 'verify-every-serve', type: 'boolean', default: false, help: 'with --verify-on-serve, hash every serve; by default a file this process already verified whole, and unchanged on disk since, is not hashed again' },
   { name: 'connect-timeout', type: 'string', default: '5s', arg: 'duration', help: 'upstream connect timeout (TCP, TLS and proxy tunnel)' },

@@ -91,6 +91,11 @@ export async function buildDeps(cfg: ProxyConfig): Promise<ProxyDeps> {
   // One set of SHA-256 threads for fills, uncached blobs and verify-on-serve.
   const hashing = new HashWorkerPool()
   void hashing.warm()
+  // Opened first: the blob cache indexes the manifests' files with its own
+  // under --cache-max-size (one LRU for both).
+  const manifests = cfg.cacheDir
+    ? await ManifestCache.open({ dir: cfg.cacheDir, staleIfError: cfg.staleIfError ?? 0, log: cfg.log, metrics })
+    : undefined
   const cache = cfg.cacheDir
     ? await BlobCache.open({
         dir: cfg.cacheDir,
@@ -101,10 +106,8 @@ export async function buildDeps(cfg: ProxyConfig): Promise<ProxyDeps> {
         log: cfg.log.child({ component: 'cache' }),
         metrics,
         hashing,
+        tenants: manifests ? [manifests] : [],
       })
-    : undefined
-  const manifests = cfg.cacheDir
-    ? await ManifestCache.open({ dir: cfg.cacheDir, staleIfError: cfg.staleIfError ?? 0, log: cfg.log, metrics })
     : undefined
   const client = new UpstreamClient({
     ...cfg.client,

@@ -13,11 +13,14 @@
 //
 // Tokens are cached per host and repository scope until shortly before they
 // expire (`expires_in`, 60 s when absent: distribution's token spec), one
-// fetch at a time per key. Neither tokens nor credentials reach a client:
+// fetch at a time per key. The table is an LRU of MAX_TOKENS entries: clients
+// choose the repository names, and a name pulled again after its token was
+// pushed out costs one token fetch, not a failed pull. Neither tokens nor credentials reach a client:
 // they live in request headers to the upstream only, and the response
 // header allow-list (lib/stages/headers.ts) passes no credential back.
 // Cross-origin redirects (CDNs) drop Authorization (lib/stages/redirect.ts).
 import { readFile, stat } from 'node:fs/promises'
+import { LRUCache } from 'lru-cache'
 import { ConfigError } from '../config.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
@@ -106,26 +109,28 @@ export function scopeFor(pathname: string): string {
 
 type HostAuth = { kind: 'bearer'; realm: URL; service: string | undefined } | { kind: 'basic' }
 
-interface CachedToken {
-  value: string
-  /** ms epoch after which a new token is fetched instead. */
-  refreshAt: number
-}
-
 export interface UpstreamCredentialsOptions {
   log: Logger
   metrics?: Metrics
   /** Largest token response read (a JWT is a few KiB). */
   tokenBodyLimit?: number
   now?: () => number
+  /** Tokens kept (one per registry and repository); default MAX_TOKENS. */
+  maxTokens?: number
 }
 
 const DEFAULT_EXPIRES_IN = 60
+/** A token server may say "a year" (or 1e400, which parses as Infinity): refreshed daily regardless. */
+const MAX_EXPIRES_IN = 24 * 3600
+/** Tokens kept at most, and their bytes: a JWT is small, but the token server decides. */
+export const MAX_TOKENS = 1000
+const MAX_TOKEN_BYTES = 16 * 1024 * 1024
 
 export class UpstreamCredentials implements Transport {
   private credentials: CredentialMap
   private readonly hosts = new Map<string, HostAuth>()
-  private readonly tokens = new Map<string, CachedToken>()
+  /** `<host> <scope>` → token, each with a time to live ending shortly before the token expires. */
+  private readonly tokens: LRUCache<string, string>
   private readonly inflight = new Map<string, Promise<string | undefined>>()
   private readonly log: Logger
   private readonly now: () => number
@@ -142,6 +147,18 @@ export class UpstreamCredentials implements Transport {
     this.now = opts.now ?? Date.now
     this.limit = opts.tokenBodyLimit ?? 64 * 1024
     this.fetches = opts.metrics?.counter('crproxy_upstream_token_fetches_total', 'Tokens crproxy fetched with --auth-file credentials, by registry and result')
+    const now = this.now
+    this.tokens = new LRUCache<string, string>({
+      max: opts.maxTokens ?? MAX_TOKENS,
+      maxSize: MAX_TOKEN_BYTES,
+      sizeCalculation: (value, key) => value.length + key.length,
+      ttl: 1, // every set() gives the token's own
+      perf: { now },
+    })
+    opts.metrics?.collected('crproxy_upstream_tokens', 'Tokens held for --auth-file credentials (an LRU, one per registry and repository)', () => {
+      this.tokens.purgeStale()
+      return this.tokens.size
+    })
   }
 
   /** New credentials (SIGHUP): cached tokens were issued for the old ones. */
@@ -196,8 +213,7 @@ export class UpstreamCredentials implements Transport {
   }
 
   private cachedToken(host: string, scope: string): string | undefined {
-    const t = this.tokens.get(`${host} ${scope}`)
-    return t && this.now() < t.refreshAt ? t.value : undefined
+    return this.tokens.get(`${host} ${scope}`)
   }
 
   /** One fetch at a time per (host, scope); undefined when the token server refused or failed. */
@@ -245,10 +261,11 @@ export class UpstreamCredentials implements Transport {
       const j = JSON.parse(body) as { token?: unknown; access_token?: unknown; expires_in?: unknown }
       const value = typeof j.token === 'string' && j.token ? j.token : typeof j.access_token === 'string' ? j.access_token : ''
       if (!value) throw new Error('no token in the response')
-      const lifetime = (typeof j.expires_in === 'number' && j.expires_in > 0 ? j.expires_in : DEFAULT_EXPIRES_IN) * 1000
+      const expiresIn = typeof j.expires_in === 'number' && j.expires_in > 0 ? Math.min(j.expires_in, MAX_EXPIRES_IN) : DEFAULT_EXPIRES_IN
+      const lifetime = expiresIn * 1000
       // Refresh before expiry: the last 30 s (or half of a short lifetime)
       // would risk a token that expires on its way.
-      this.tokens.set(key, { value, refreshAt: this.now() + lifetime - Math.min(30_000, lifetime / 2) })
+      this.tokens.set(key, value, { ttl: Math.max(1, Math.floor(lifetime - Math.min(30_000, lifetime / 2))) })
       this.fetches?.inc({ registry: host, result: 'ok' })
       this.log.debug('upstream token fetched', { registry: host, scope: key.slice(host.length + 1) || undefined, expires_in: lifetime / 1000 })
       return value

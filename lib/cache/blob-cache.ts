@@ -17,7 +17,9 @@
 // holds across processes sharing the directory; within the process followers
 // hear of progress by events (follow.ts). Blobs are verified on the way in
 // (renamed into place only after the digest matched) and, with verifyOnServe,
-// on the way out. Each process keeps its own LRU index of the shared directory.
+// on the way out. Each process keeps its own LRU index of the shared directory;
+// the manifest store's files are in it too (DiskTenant in types.ts), so
+// maxSize bounds both.
 import { constants } from 'node:fs'
 import { access, chmod, mkdir, stat, unlink } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
@@ -32,8 +34,8 @@ import { openBlob } from './open-blob.js'
 import { BlobOrigins } from './origins.js'
 import { CachePaths, DIR_MODE, fillKey, hexOf, sourceId } from './paths.js'
 import { BlobReadStream } from './read-stream.js'
-import { scanBlobs, sweepTemps } from './rebuild.js'
-import type { BlobCacheOptions, BlobCacheStats, ByteRange, FillClaim, FillFollower } from './types.js'
+import { type ScannedBlob, scanBlobs, sweepTemps } from './rebuild.js'
+import type { BlobCacheOptions, BlobCacheStats, ByteRange, ChargedFile, FillClaim, FillFollower } from './types.js'
 import { writerClaim } from './writer-claim.js'
 
 const POLL_MS = 25
@@ -118,6 +120,7 @@ export class BlobCache {
     }
     this.#metrics = new CacheMetrics(opts.metrics, {
       bytes: () => this.#index.bytes,
+      chargedBytes: () => this.#index.chargedBytes,
       blobs: () => this.#index.count,
       inflightFills: () => this.#inflight.size,
     })
@@ -138,13 +141,27 @@ export class BlobCache {
     }
     if (this.#opts.verifyOnServe) void this.#pool.warm()
     let foreign = 0
+    let blobs: ScannedBlob[] = []
     try {
       const scan = await scanBlobs(paths)
       foreign = scan.foreign
-      for (const b of scan.blobs) this.#index.add(b.hex, b.size, b.ino)
+      blobs = scan.blobs
     } catch (err) {
       this.#log.error('cache index rebuild failed: starting empty', { dir: paths.root, code: errCode(err) })
     }
+    // The other stores' files go into the same LRU, ordered with the blobs by
+    // last use; if they all exceed maxSize now (a lowered bound), the oldest
+    // of either kind are evicted here.
+    const charged: ChargedFile[] = []
+    for (const tenant of this.#opts.tenants ?? []) {
+      try {
+        charged.push(...(await tenant.scan()))
+      } catch (err) {
+        this.#log.error('cache index rebuild of manifests failed: they are not counted until rewritten', { code: errCode(err) })
+      }
+    }
+    this.#index.rebuild([...blobs, ...charged])
+    for (const tenant of this.#opts.tenants ?? []) tenant.attach(this.#index)
     let staleTemps = 0
     if (this.#writable) {
       staleTemps = await this.#sweep()
@@ -155,6 +172,7 @@ export class BlobCache {
       dir: paths.root,
       blobs: this.#index.count,
       bytes: this.#index.bytes,
+      manifestBytes: this.#index.chargedBytes,
       foreign,
       staleTemps,
       verify: this.verifyMode,

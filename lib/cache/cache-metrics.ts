@@ -9,6 +9,7 @@ type Counts = Pick<BlobCacheStats, 'hits' | 'misses' | 'bytesFromCache' | 'bytes
 
 export interface Gauges {
   bytes: () => number
+  chargedBytes: () => number
   blobs: () => number
   inflightFills: () => number
 }
@@ -39,6 +40,11 @@ export class CacheMetrics {
       "Fills whose client left before the end: kept (followed, or half in) or dropped",
     )
     m.collected('crproxy_cache_bytes', 'Bytes of committed blobs in the cache index', gauges.bytes)
+    m.collected(
+      'crproxy_cache_manifest_bytes',
+      'Bytes of manifests and tag records on disk, bounded by --cache-max-size together with the blobs',
+      gauges.chargedBytes,
+    )
     m.collected('crproxy_cache_blobs', 'Committed blobs in the cache index', gauges.blobs)
     m.collected('crproxy_cache_inflight_fills', 'Fills of this process in progress', gauges.inflightFills)
   }

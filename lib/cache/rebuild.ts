@@ -29,7 +29,7 @@ export interface ScanResult {
 const shardName = /^[0-9a-f]{2}$/
 
 /** Runs fn over items with at most `limit` calls in flight. */
-async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0
   const lane = async () => {
     while (next < items.length) await fn(items[next++]!)

@@ -25,6 +25,43 @@ export interface BlobCacheOptions {
   metrics: Metrics
   /** SHA-256 threads shared with the rest of the proxy; without it the cache starts (and stops) its own. */
   hashing?: HashWorkerPool
+  /** Other stores in the same directory whose files count against maxSize (the manifests). */
+  tenants?: DiskTenant[]
+}
+
+/**
+ * The byte bound of the cache directory (maxSize), as another store sees it:
+ * its files are charged to the same LRU as the blobs, and the least recently
+ * used of either kind goes first.
+ */
+export interface DiskBudget {
+  /**
+   * Charges a file (or files kept together) under `key` as most recently
+   * used, replacing an earlier charge of that key. evict() deletes the files
+   * when the LRU pushes them out; it must not call back into the budget.
+   * False when the size exceeds the whole bound (the caller should not keep them).
+   */
+  charge(key: string, size: number, evict: () => void): boolean
+  /** Marks as recently used. */
+  touch(key: string): void
+  /** The owner deleted the files itself. */
+  release(key: string): void
+}
+
+/** A file (or files kept together) another store found on disk at start-up. */
+export interface ChargedFile {
+  key: string
+  size: number
+  /** ms epoch, comparable with the blobs' (max of atime and mtime). */
+  lastUsed: number
+  evict: () => void
+}
+
+export interface DiskTenant {
+  /** Its files on disk, for the start-up index: merged with the blobs by last use. */
+  scan(): Promise<ChargedFile[]>
+  /** From now on, charge what it writes to `budget`. */
+  attach(budget: DiskBudget): void
 }
 
 export interface ByteRange {

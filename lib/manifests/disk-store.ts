@@ -53,22 +53,25 @@ export async function writeAtomic(paths: ManifestPaths, file: string, data: Buff
   }
 }
 
-/** The body first, then the sidecar that makes it visible to readers. */
-export async function writeManifest(paths: ManifestPaths, repoDir: string, m: StoredManifest): Promise<void> {
+/** The body first, then the sidecar that makes it visible to readers. Resolves to the bytes of both. */
+export async function writeManifest(paths: ManifestPaths, repoDir: string, m: StoredManifest): Promise<number> {
   const hex = m.digest.slice('sha256:'.length)
+  const sidecar = JSON.stringify({ mediaType: m.mediaType, size: m.body.length })
   await writeAtomic(paths, paths.body(repoDir, hex), m.body)
-  await writeAtomic(paths, paths.sidecar(repoDir, hex), JSON.stringify({ mediaType: m.mediaType, size: m.body.length }))
+  await writeAtomic(paths, paths.sidecar(repoDir, hex), sidecar)
+  return m.body.length + Buffer.byteLength(sidecar)
 }
 
 /**
- * A verified manifest; null when not cached; 'corrupt' when the sidecar is
- * unreadable or the bytes are not the digest's (the caller deletes them).
+ * A verified manifest and the bytes of its files; null when not cached;
+ * 'corrupt' when the sidecar is unreadable or the bytes are not the digest's
+ * (the caller deletes them).
  */
 export async function readManifest(
   paths: ManifestPaths,
   repoDir: string,
   digest: string,
-): Promise<StoredManifest | null | 'corrupt'> {
+): Promise<{ manifest: StoredManifest; bytes: number } | null | 'corrupt'> {
   const hex = digest.slice('sha256:'.length)
   let sidecarText: string
   try {
@@ -88,16 +91,12 @@ export async function readManifest(
     throw err
   }
   if (body.length !== meta.size || sha256Hex(body) !== hex) return 'corrupt'
-  return { digest, mediaType: meta.mediaType, body }
+  return { manifest: { digest, mediaType: meta.mediaType, body }, bytes: body.length + Buffer.byteLength(sidecarText) }
 }
 
 export async function removeManifest(paths: ManifestPaths, repoDir: string, digest: string): Promise<void> {
   const hex = digest.slice('sha256:'.length)
-  for (const f of [paths.sidecar(repoDir, hex), paths.body(repoDir, hex)]) {
-    await unlink(f).catch((err: unknown) => {
-      if (!isMissing(err)) throw err
-    })
-  }
+  for (const f of [paths.sidecar(repoDir, hex), paths.body(repoDir, hex)]) await removeFile(f)
 }
 
 function parseSidecar(text: string): { mediaType: string; size: number } | null {
@@ -132,13 +131,22 @@ async function readBounded(file: string, limit: number): Promise<Buffer> {
   }
 }
 
-export async function writeTag(paths: ManifestPaths, file: string, r: TagRecord): Promise<void> {
+/** Resolves to the bytes written. */
+export async function writeTag(paths: ManifestPaths, file: string, r: TagRecord): Promise<number> {
   const text = JSON.stringify({ digest: r.digest, mediaType: r.mediaType, resolvedAt: new Date(r.resolvedAt).toISOString() })
   await writeAtomic(paths, file, text)
+  return Buffer.byteLength(text)
 }
 
-/** The record, or null when there is none or it does not parse. */
-export async function readTag(file: string): Promise<TagRecord | null> {
+/** Deletes a file; one that is not there is fine. */
+export async function removeFile(file: string): Promise<void> {
+  await unlink(file).catch((err: unknown) => {
+    if (!isMissing(err)) throw err
+  })
+}
+
+/** The record and the bytes of its file, or null when there is none or it does not parse. */
+export async function readTag(file: string): Promise<{ record: TagRecord; bytes: number } | null> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
@@ -152,7 +160,7 @@ export async function readTag(file: string): Promise<TagRecord | null> {
     if (typeof digest !== 'string' || !isSha256Digest(digest)) return null
     if (typeof mediaType !== 'string' || essence(mediaType) !== mediaType) return null
     const at = typeof resolvedAt === 'string' ? Date.parse(resolvedAt) : NaN
-    return Number.isFinite(at) ? { digest, mediaType, resolvedAt: at } : null
+    return Number.isFinite(at) ? { record: { digest, mediaType, resolvedAt: at }, bytes: Buffer.byteLength(text) } : null
   } catch {
     return null
   }

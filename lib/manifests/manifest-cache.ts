@@ -11,30 +11,37 @@
 // stale; whom it may be served to is the handler's business (grants).
 // Only sha256 digests are cached. Disk operations on one key run in order;
 // put() and recordTag() say when theirs finished, and close() waits for all.
+//
+// Bounds: manifests in memory by bytes; tag records by count (tag-records.ts);
+// and, once the blob cache attaches its budget (DiskTenant), every file here
+// counts against --cache-max-size together with the blobs, in one LRU order.
+// A file evicted from disk is dropped from memory too, so the next answer
+// from the upstream writes it again.
 import { constants } from 'node:fs'
 import { isSha256Digest } from '../registry/grammar.js'
 import { access, mkdir } from 'node:fs/promises'
 import { LRUCache } from 'lru-cache'
+import type { ChargedFile, DiskBudget, DiskTenant } from '../cache/types.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
 import {
   MAX_MANIFEST_SIZE,
   readManifest,
-  readTag,
   removeManifest,
   sha256Hex,
   type StoredManifest,
   sweepTmp,
   type TagRecord,
   writeManifest,
-  writeTag,
 } from './disk-store.js'
 import { type ManifestMetrics, manifestMetrics } from './manifest-metrics.js'
-import { tagRecordId } from './media-types.js'
 import { ManifestPaths } from './paths.js'
+import { type FoundTag, scanManifests } from './rebuild.js'
+import { TagRecords } from './tag-records.js'
 
 export type { StoredManifest, TagRecord } from './disk-store.js'
 export { MAX_MANIFEST_SIZE } from './disk-store.js'
+export { MAX_TAG_RECORDS } from './tag-records.js'
 
 export interface ManifestCacheOptions {
   /** The --cache-dir; manifests go under <dir>/manifests. */
@@ -43,25 +50,20 @@ export interface ManifestCacheOptions {
   staleIfError: number
   /** Bytes of manifests kept in memory; default 64 MiB. */
   memoryBytes?: number
+  /** Tag records kept, in memory and on disk; default MAX_TAG_RECORDS. */
+  maxTagRecords?: number
   log: Logger
   metrics: Metrics
 }
 
-/** A tag record is rewritten on disk at most this often while its digest does not change. */
-const TAG_WRITE_INTERVAL = 60_000
-
-interface TagEntry {
-  record: TagRecord
-  writtenAt: number
-}
-
-export class ManifestCache {
+export class ManifestCache implements DiskTenant {
   readonly staleIfError: number
   readonly #paths: ManifestPaths
   readonly #log: Logger
   readonly #metrics: ManifestMetrics
   readonly #memory: LRUCache<string, StoredManifest>
-  readonly #tags = new LRUCache<string, TagEntry>({ max: 20_000 })
+  readonly #tags: TagRecords
+  #budget: DiskBudget | undefined
   readonly #reads = new Map<string, Promise<StoredManifest | undefined>>()
   /** Disk operations in flight, by the key they touch: each runs after the previous one on its key. */
   readonly #writes = new Map<string, Promise<void>>()
@@ -79,11 +81,44 @@ export class ManifestCache {
     this.#paths = new ManifestPaths(opts.dir)
     this.#log = opts.log.child({ component: 'manifest-cache' })
     this.#metrics = manifestMetrics(opts.metrics)
+    this.#tags = new TagRecords(
+      {
+        paths: this.#paths,
+        budget: () => this.#budget,
+        writable: () => this.#writable,
+        background: (key, op, msg) => this.#background(key, op, msg),
+        warnOnce: (key, msg, fields) => this.#warnOnce(key, msg, fields),
+      },
+      opts.maxTagRecords,
+    )
     this.#memory = new LRUCache({
       maxSize: opts.memoryBytes ?? 64 * 1024 * 1024,
       sizeCalculation: (m) => m.body.length + 256,
     })
     opts.metrics.collected('crproxy_manifest_cache_memory_bytes', 'Bytes of manifests held in memory', () => this.#memory.calculatedSize)
+    opts.metrics.collected('crproxy_manifest_tag_records', 'Tag records held (the offline fallback), in memory and on disk', () => this.#tags.size)
+  }
+
+  /** Start-up (DiskTenant): the files on disk; tag records beyond their bound are deleted here. */
+  async scan(): Promise<ChargedFile[]> {
+    const found = await scanManifests(this.#paths)
+    found.sort((a, b) => a.lastUsed - b.lastUsed)
+    const out: ChargedFile[] = []
+    const tags: FoundTag[] = []
+    for (const f of found) {
+      if (f.kind === 'tag') {
+        tags.push(f)
+        continue
+      }
+      const key = `${f.upstream} ${f.repo} ${f.digest}`
+      out.push({ key: manifestCharge(key), size: f.size, lastUsed: f.lastUsed, evict: () => this.#evictManifest(key) })
+    }
+    return [...out, ...this.#tags.adopt(tags)]
+  }
+
+  /** From now on every file written here is charged to the blob cache's bound (DiskTenant). */
+  attach(budget: DiskBudget): void {
+    this.#budget = budget
   }
 
   async #init(): Promise<void> {
@@ -104,7 +139,10 @@ export class ManifestCache {
     if (!isSha256Digest(digest)) return undefined
     const key = `${upstream} ${repo} ${digest}`
     const inMemory = this.#memory.get(key)
-    if (inMemory) return inMemory
+    if (inMemory) {
+      this.#budget?.touch(manifestCharge(key))
+      return inMemory
+    }
     const dir = this.#paths.repo(upstream, repo)
     if (!dir) return undefined
     // Concurrent misses (a restart, many nodes pulling) share one disk read.
@@ -124,15 +162,20 @@ export class ManifestCache {
       this.#warnOnce(codeOf(err), 'manifest cache read failed: treated as a miss', { digest, code: codeOf(err) })
       return undefined
     }
-    if (found === null) return undefined
+    if (found === null) {
+      this.#budget?.release(manifestCharge(key)) // deleted behind our back
+      return undefined
+    }
     if (found === 'corrupt') {
       this.#metrics.corrupt()
       this.#log.warn('cached manifest failed verification: deleted', { digest })
-      void this.#background(key, () => removeManifest(this.#paths, dir, digest), 'manifest cache delete failed')
+      this.#removeManifest(key, dir, digest, 'manifest cache delete failed')
       return undefined
     }
-    this.#memory.set(key, found)
-    return found
+    this.#memory.set(key, found.manifest)
+    // Charged again: also what another process sharing the directory wrote.
+    this.#charge(manifestCharge(key), found.bytes, () => this.#evictManifest(key))
+    return found.manifest
   }
 
   /**
@@ -146,46 +189,60 @@ export class ManifestCache {
     if (sha256Hex(m.body) !== m.digest.slice('sha256:'.length)) return null
     const key = `${upstream} ${repo} ${m.digest}`
     const known = this.#memory.get(key)
-    if (known && known.mediaType === m.mediaType) return this.#writes.get(key) ?? Promise.resolve()
+    if (known && known.mediaType === m.mediaType) {
+      this.#budget?.touch(manifestCharge(key))
+      return this.#writes.get(key) ?? Promise.resolve()
+    }
     this.#memory.set(key, m)
     this.#metrics.stored()
     const dir = this.#paths.repo(upstream, repo)
     if (!dir || !this.#writable) return Promise.resolve()
-    return this.#background(key, () => writeManifest(this.#paths, dir, m), 'manifest cache write failed')
+    return this.#background(
+      key,
+      async () => {
+        const bytes = await writeManifest(this.#paths, dir, m)
+        if (!this.#charge(manifestCharge(key), bytes, () => this.#evictManifest(key))) {
+          await removeManifest(this.#paths, dir, m.digest) // larger than the whole bound
+        }
+      },
+      'manifest cache write failed',
+    )
   }
 
   /** The upstream said just now: this tag, asked for with this Accept, is this digest. Resolves once on disk. */
   recordTag(upstream: string, repo: string, tag: string, acceptKey: string, r: Omit<TagRecord, 'resolvedAt'>): Promise<void> {
     if (!isSha256Digest(r.digest)) return Promise.resolve()
-    const key = `${upstream} ${repo} ${tag} ${acceptKey}`
-    const now = Date.now()
-    const prev = this.#tags.get(key)
-    const changed = !prev || prev.record.digest !== r.digest || prev.record.mediaType !== r.mediaType
-    const write = changed || now - prev.writtenAt >= TAG_WRITE_INTERVAL
-    const record: TagRecord = { digest: r.digest, mediaType: r.mediaType, resolvedAt: now }
-    this.#tags.set(key, { record, writtenAt: write ? now : prev.writtenAt })
-    const dir = this.#paths.repo(upstream, repo)
-    if (!write || !dir || !this.#writable) return Promise.resolve()
-    const file = this.#paths.tag(dir, tag, tagRecordId(tag, acceptKey))
-    return this.#background(key, () => writeTag(this.#paths, file, record), 'manifest tag record write failed')
+    return this.#tags.record(upstream, repo, tag, acceptKey, r)
   }
 
   /** The last resolution of (tag, Accept), from memory or disk. */
-  async tag(upstream: string, repo: string, tag: string, acceptKey: string): Promise<TagRecord | undefined> {
-    const key = `${upstream} ${repo} ${tag} ${acceptKey}`
-    const known = this.#tags.get(key)
-    if (known) return known.record
+  tag(upstream: string, repo: string, tag: string, acceptKey: string): Promise<TagRecord | undefined> {
+    return this.#tags.get(upstream, repo, tag, acceptKey)
+  }
+
+  /** Charges files to the blob cache's bound; true when there is none. */
+  #charge(key: string, bytes: number, evict: () => void): boolean {
+    return this.#budget ? this.#budget.charge(key, bytes, evict) : true
+  }
+
+  /** The budget pushed a manifest out: its files go, and its copy in memory with them. */
+  #evictManifest(key: string): void {
+    this.#memory.delete(key)
+    const [upstream = '', repo = '', digest = ''] = key.split(' ')
     const dir = this.#paths.repo(upstream, repo)
-    if (!dir) return undefined
-    try {
-      const record = await readTag(this.#paths.tag(dir, tag, tagRecordId(tag, acceptKey)))
-      if (!record) return undefined
-      this.#tags.set(key, { record, writtenAt: record.resolvedAt })
-      return record
-    } catch (err) {
-      this.#warnOnce(codeOf(err), 'manifest tag record read failed', { tag, code: codeOf(err) })
-      return undefined
-    }
+    if (dir) this.#removeManifest(key, dir, digest, 'manifest cache eviction failed')
+  }
+
+  #removeManifest(key: string, dir: string, digest: string, msg: string): void {
+    void this.#background(
+      key,
+      async () => {
+        await removeManifest(this.#paths, dir, digest)
+        // After the files: a rewrite queued before this delete charged them again.
+        this.#budget?.release(manifestCharge(key))
+      },
+      msg,
+    )
   }
 
   /** Runs a disk operation after the previous one on the same key (a delete never overtakes a rewrite). */
@@ -214,6 +271,11 @@ export class ManifestCache {
   async close(): Promise<void> {
     await this.settled()
   }
+}
+
+/** The key in the blob cache's budget: its own are digests, so the two never meet. */
+function manifestCharge(key: string): string {
+  return `manifest ${key}`
 }
 
 function codeOf(err: unknown): string {

@@ -45,13 +45,8 @@ export function parseAccept(header: string | string[] | undefined): AcceptList |
   return out.length ? out : null
 }
 
-/**
- * Does `accept` admit `mediaType`? The most specific matching range decides
- * (`type/subtype` over `type/*` over `*\/*`), so `…index…;q=0, *\/*` refuses
- * an index.
- */
-export function accepts(accept: AcceptList | null, mediaType: string): boolean {
-  if (!accept) return false
+/** The most specific range of `accept` that matches `mediaType`, and whether it names the type itself. */
+function bestRange(accept: AcceptList, mediaType: string): { range: MediaRange; exact: boolean } | undefined {
   const main = mediaType.split('/')[0] ?? ''
   let best: MediaRange | undefined
   let bestRank = -1
@@ -62,18 +57,57 @@ export function accepts(accept: AcceptList | null, mediaType: string): boolean {
       bestRank = rank
     }
   }
-  return best !== undefined && best.q > 0
+  return best && { range: best, exact: bestRank === 2 }
 }
+
+/**
+ * Does `accept` admit `mediaType`? The most specific matching range decides
+ * (`type/subtype` over `type/*` over `*\/*`), so `…index…;q=0, *\/*` refuses
+ * an index.
+ */
+export function accepts(accept: AcceptList | null, mediaType: string): boolean {
+  if (!accept) return false
+  const best = bestRange(accept, mediaType)
+  return best !== undefined && best.range.q > 0
+}
+
+/**
+ * The manifest media types an upstream chooses between (sorted). Registries
+ * decide by which of these the Accept names; any other type in it changes
+ * nothing.
+ */
+export const MANIFEST_MEDIA_TYPES = [
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v1+prettyjws',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.oci.artifact.manifest.v1+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+] as const
 
 /**
  * Identifies "what this client asked for" in the tag records: the upstream's
  * answer for a tag depends on Accept (a list, or one platform's manifest).
- * Order and duplicates do not matter; exclusions (q=0) do.
+ * Only the manifest media types count, each as named (with q > 0), admitted
+ * by a wildcard only, or refused (q=0 or not admitted), so the spellings of
+ * one request (order, duplicates, case, spaces, other types, parameters,
+ * weights) share one key, and there are few keys per tag. Relative weights
+ * are ignored, as registries ignore them; whether a type is refused still
+ * matters, to the cache's own rule (accepts()).
  */
 export function acceptKey(accept: AcceptList | null): string {
   if (!accept) return '-'
-  const parts = new Set(accept.map((r) => (r.q > 0 ? r.range : `${r.range};q=0`)))
-  return [...parts].sort().join(',')
+  const named: string[] = []
+  const wild: string[] = []
+  for (const [i, t] of MANIFEST_MEDIA_TYPES.entries()) {
+    const best = bestRange(accept, t)
+    if (!best || best.range.q <= 0) continue
+    if (best.exact) named.push(String(i))
+    else wild.push(String(i))
+  }
+  // Positions in MANIFEST_MEDIA_TYPES: the key is hashed into a file name, never shown.
+  return `${named.join(',')};*=${wild.join(',')}`
 }
 
 /** File-name-safe identity of (tag, Accept) for the on-disk tag records. */

@@ -12,20 +12,27 @@
 //   │               └── <tag>/
 //   │                   └── <id>.json     {"digest":"sha256:…","mediaType":"…",
 //   │                                     "resolvedAt":"2024-…Z"}; <id> is 32
-//   │                                     hex of sha256(tag, client's Accept):
-//   │                                     one record per way of asking
+//   │                                     hex of sha256(tag, acceptKey): one
+//   │                                     record per way of asking (the
+//   │                                     manifest types Accept names or admits)
 //   └── _tmp/                            files being written, renamed into place
 //
 // `_manifests` and `_tmp` cannot collide with a repository or upstream name:
 // every name component starts with [a-z0-9] (distribution uses `_manifests`
 // for the same reason). A manifest is cached per repository, not globally:
 // holding a digest in one repository says nothing about another. Only
-// computed facts are stored: no upstream headers, no request data.
+// computed facts are stored: no upstream headers, no request data. Every
+// file here counts against --cache-max-size with the blobs (manifest-cache.ts).
 import { join } from 'node:path'
 import { isName, isTag } from '../registry/grammar.js'
 
 const upstreamKeyRe = /^[a-z0-9][a-z0-9._-]*$/
 const hex64 = /^[0-9a-f]{64}$/
+
+/** Is this a registry map key that may name a directory? */
+export function isUpstreamKey(s: string): boolean {
+  return upstreamKeyRe.test(s)
+}
 
 export class ManifestPaths {
   readonly root: string
@@ -38,7 +45,7 @@ export class ManifestPaths {
 
   /** The repository's `_manifests` dir; null when a name is not safe as a path. */
   repo(upstream: string, repo: string): string | null {
-    if (!upstreamKeyRe.test(upstream) || !isName(repo)) return null
+    if (!isUpstreamKey(upstream) || !isName(repo)) return null
     return join(this.root, upstream, ...repo.split('/'), '_manifests')
   }
 

@@ -31,6 +31,23 @@ t.test('acceptKey: order and duplicates do not matter, exclusions do', async (t)
   t.equal(acceptKey(null), '-')
 })
 
+t.test('acceptKey: only the manifest media types count, so spellings of one request share a key', async (t) => {
+  const OCI = 'application/vnd.oci.image.manifest.v1+json'
+  const base = acceptKey(parseAccept(`${INDEX}, ${LIST}`))
+  for (const spelling of [
+    `${LIST};q=0.2, Application/VND.OCI.IMAGE.INDEX.V1+JSON;charset=utf-8`,
+    `text/html, ${INDEX} ;q=0.9, application/x-whatever, ${LIST}, image/png;q=1`,
+    [`${INDEX}`, ` ${LIST} `],
+  ]) {
+    t.equal(acceptKey(parseAccept(spelling)), base, JSON.stringify(spelling))
+  }
+  t.not(acceptKey(parseAccept(`${INDEX}, ${LIST}, ${OCI}`)), base, 'another manifest type: another key')
+  t.not(acceptKey(parseAccept('*/*')), acceptKey(parseAccept(`${INDEX}, ${LIST}, ${OCI}`)), 'a wildcard names no type: registries answer differently')
+  t.equal(acceptKey(parseAccept('application/*')), acceptKey(parseAccept('*/*, text/*')), 'wildcards that admit the same types')
+  t.equal(acceptKey(parseAccept(`${LIST};q=0, ${INDEX}`)), acceptKey(parseAccept(INDEX)), 'a refused type is as good as not named')
+  t.equal(acceptKey(parseAccept('text/html')), acceptKey(parseAccept('image/png, application/json')), 'no manifest type at all: one key')
+})
+
 t.test('essence', async (t) => {
   t.equal(essence(`${INDEX}; charset=utf-8`), INDEX)
   t.equal(essence('Application/JSON'), 'application/json')
