@@ -78,11 +78,14 @@ export interface FillClaim {
    * Hands the upstream 200 body to the cache. Returns the stream to send to
    * the client: the same bytes, streamed as they arrive, with the final chunk
    * held back until SHA-256 and length matched (on a mismatch it errors, and
-   * nothing is committed). The fill reads the upstream to its end even when
-   * the returned stream is destroyed (client gone), bounded by fillTimeout.
-   * A disk error stops caching but not the returned stream.
+   * nothing is committed). When the returned stream is destroyed (client
+   * gone), the fill reads the upstream on to its end, bounded by
+   * fillTimeout, if the client wanted the blob to its end (`wantsTail`,
+   * default true: it will likely resume), others follow, or half of it is
+   * in; otherwise it is dropped. A disk error stops caching but not the
+   * returned stream.
    */
-  fill(upstreamBody: Readable, size: number | undefined): Readable
+  fill(upstreamBody: Readable, size: number | undefined, wantsTail?: boolean): Readable
   /** Upstream did not answer 200: release the claim so followers go upstream themselves. */
   abandon(): void
 }

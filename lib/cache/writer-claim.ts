@@ -5,10 +5,11 @@
 // itself, and a body that will not be cached (too big for the cache, claim
 // expired, cache closed) is still verified on its way to the client.
 //
-// When its client leaves, a fill goes on only if someone else follows it or
-// at least half of the blob is already in: a client that asked for one byte,
-// or gave up early, does not make the proxy fetch and store the whole blob;
-// one cut late (a runtime that will resume with Range) does.
+// When its client leaves, a fill goes on if that client wanted the blob to
+// its end (a whole pull, or a Range to the last byte: runtimes resume such a
+// pull with Range), if someone else follows it, or if half of the blob is
+// already in. A client that asked for a closed range (a one-byte probe) does
+// not make the proxy fetch and store the whole blob after it left.
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from '../log.js'
@@ -60,7 +61,7 @@ export function writerClaim(fill: Fill, opts: WriterClaimOptions): FillClaim {
   }
   return {
     role: 'writer',
-    fill: (body, size) => {
+    fill: (body, size, wantsTail = true) => {
       const hasher = opts.hasher?.(size)
       if (!use()) return uncached(body, digest, size, hasher)
       if (!opts.accepts(size)) {
@@ -69,12 +70,13 @@ export function writerClaim(fill: Fill, opts: WriterClaimOptions): FillClaim {
       }
       fill.start(size)
       const keepWithoutClient = (received: number) => {
-        const kept = fill.followers > 0 || (size !== undefined && received * 2 >= size)
+        const kept = wantsTail || fill.followers > 0 || (size !== undefined && received * 2 >= size)
         opts.onClientGone?.(kept)
         log.info(kept ? 'client left: fill goes on' : 'client left early: fill dropped', {
           digest,
           received,
           size,
+          wantsTail,
           followers: fill.followers,
         })
         return kept

@@ -205,10 +205,21 @@ async function fill(ctx: RequestContext, deps: ProxyDeps, t: Target, claim: Fill
   out['docker-content-digest'] = digest
   // The fill fails unless exactly this many bytes arrive (lib/cache/fill.ts).
   if (size !== undefined) out['content-length'] = String(size)
-  const body = claim.fill(res.body, size)
+  const body = claim.fill(res.body, size, wantsTail(ctx, size))
   if (ctx.req.headers.range !== undefined) return sendRange(ctx, out, body, size)
   ctx.res.writeHead(200, out)
   await pipeline(body, ctx.res)
+}
+
+/**
+ * Does this request want the blob to its last byte (no Range, one that does
+ * not parse, or one that runs to the end)? Such a pull, when cut, is resumed,
+ * so its fill is worth finishing; a closed range's is not (writer-claim.ts).
+ */
+function wantsTail(ctx: RequestContext, size: number | undefined): boolean {
+  if (ctx.req.headers.range === undefined || size === undefined) return true
+  const range = parseRange(ctx.req.headers.range, size)
+  return range === null || range === 'unsatisfiable' || range.end === size - 1
 }
 
 /** The request for the whole blob, whatever range the client asked for (sendRange cuts it). */

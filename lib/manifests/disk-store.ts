@@ -5,7 +5,9 @@
 // there" are thrown; a file that fails its check is reported as 'corrupt'.
 import { createHash, randomBytes } from 'node:crypto'
 import { isSha256Digest } from '../registry/grammar.js'
+import { constants } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { DIR_MODE, FILE_MODE } from '../cache/paths.js'
 import { dirname, join } from 'node:path'
 import { essence } from './media-types.js'
 import type { ManifestPaths } from './paths.js'
@@ -36,11 +38,12 @@ export function sha256Hex(b: Buffer): string {
 }
 
 export async function writeAtomic(paths: ManifestPaths, file: string, data: Buffer | string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true })
-  await mkdir(paths.tmp, { recursive: true })
+  await mkdir(dirname(file), { recursive: true, mode: DIR_MODE })
+  await mkdir(paths.tmp, { recursive: true, mode: DIR_MODE })
   const temp = join(paths.tmp, randomBytes(12).toString('hex'))
   try {
-    const fh = await open(temp, 'wx')
+    // Owner-only, and never through a planted link (as the blob store).
+    const fh = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, FILE_MODE)
     try {
       await fh.writeFile(data)
     } finally {
@@ -114,7 +117,7 @@ function parseSidecar(text: string): { mediaType: string; size: number } | null 
 
 /** Reads a whole file, refusing (EFBIG) one larger than `limit` without reading it. */
 async function readBounded(file: string, limit: number): Promise<Buffer> {
-  const fh = await open(file, 'r')
+  const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
   try {
     const { size } = await fh.stat()
     if (size > limit) throw Object.assign(new Error(`${file} is larger than ${limit} bytes`), { code: 'EFBIG' })

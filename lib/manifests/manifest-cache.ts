@@ -21,6 +21,7 @@ import { constants } from 'node:fs'
 import { isSha256Digest } from '../registry/grammar.js'
 import { access, mkdir } from 'node:fs/promises'
 import { LRUCache } from 'lru-cache'
+import { DIR_MODE } from '../cache/paths.js'
 import type { ChargedFile, DiskBudget, DiskTenant } from '../cache/types.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
@@ -123,7 +124,7 @@ export class ManifestCache implements DiskTenant {
 
   async #init(): Promise<void> {
     try {
-      await mkdir(this.#paths.tmp, { recursive: true })
+      await mkdir(this.#paths.tmp, { recursive: true, mode: DIR_MODE })
       await access(this.#paths.tmp, constants.W_OK)
       // Writers finish in milliseconds; anything this old was left by a crash.
       const swept = await sweepTmp(this.#paths, 10 * 60_000)

@@ -1,8 +1,9 @@
-// Client aborts cancel the client's response. A fill others follow, or one
-// at least half in, reads on at disk speed and commits; one whose only
-// client left early is dropped, so that a one-byte Range or an abandoned
-// pull does not make the proxy fetch and store the whole blob. A client that
-// stops reading holds the fill up for at most fillTimeout, then is cut loose.
+// Client aborts cancel the client's response. A fill whose client wanted the
+// blob to its end (it will resume), one others follow, or one at least half
+// in reads on at disk speed and commits; one whose only client wanted a
+// closed range and left early is dropped, so that a one-byte probe does not
+// make the proxy fetch and store the whole blob. A client that stops reading
+// holds the fill up for at most fillTimeout, then is cut loose.
 import t from 'tap'
 import { Metrics } from '../../lib/metrics.js'
 import { asFollower, asWriter, collect, collectUntilError, fdCount, makeBlob, openCache, settle, upstreamBody, SOURCE } from './fixtures/helpers.js'
@@ -26,7 +27,19 @@ t.test('client destroyed mid-fill while another follows: the fill completes and 
   t.equal(fdCount(), fdsBefore, 'no file descriptor leaked')
 })
 
-t.test('the only client leaves early: the fill is dropped, and counted', async (t) => {
+t.test('a whole pull cut early: the fill goes on and commits', async (t) => {
+  const cache = await openCache(t.testdir())
+  const blob = makeBlob(4 * 1024 * 1024)
+  const writer = asWriter(await cache.claim(blob.digest, SOURCE))
+  const body = writer.fill(upstreamBody(blob.bytes, { delay: 1 }), blob.bytes.length)
+  await new Promise<void>((resolve) => body.once('data', () => resolve()))
+  body.destroy()
+  for (let i = 0; i < 100 && !cache.cached(blob.digest); i++) await settle(50)
+  t.same(cache.cached(blob.digest), { size: blob.bytes.length }, 'committed without a client')
+  await cache.close()
+})
+
+t.test('the only client, of a closed range, leaves early: the fill is dropped, and counted', async (t) => {
   const dir = t.testdir()
   const metrics = new Metrics()
   const cache = await openCache(dir, { metrics })
@@ -35,7 +48,7 @@ t.test('the only client leaves early: the fill is dropped, and counted', async (
   const upstream = upstreamBody(blob.bytes, { delay: 2 })
   upstream.on('data', (c: Buffer) => (sent += c.length))
   const writer = asWriter(await cache.claim(blob.digest, SOURCE))
-  const body = writer.fill(upstream, blob.bytes.length)
+  const body = writer.fill(upstream, blob.bytes.length, false)
   await new Promise<void>((resolve) => body.once('data', () => resolve()))
   body.destroy()
   await settle(300)
@@ -47,13 +60,13 @@ t.test('the only client leaves early: the fill is dropped, and counted', async (
   await cache.close()
 })
 
-t.test('the only client leaves after half the blob: the fill goes on and commits', async (t) => {
+t.test('the only client, of a closed range, leaves after half the blob: the fill goes on and commits', async (t) => {
   const dir = t.testdir()
   const metrics = new Metrics()
   const cache = await openCache(dir, { metrics })
   const blob = makeBlob(4 * 1024 * 1024)
   const writer = asWriter(await cache.claim(blob.digest, SOURCE))
-  const body = writer.fill(upstreamBody(blob.bytes, { delay: 1 }), blob.bytes.length)
+  const body = writer.fill(upstreamBody(blob.bytes, { delay: 1 }), blob.bytes.length, false)
   let got = 0
   await new Promise<void>((resolve) =>
     body.on('data', (c: Buffer) => {
