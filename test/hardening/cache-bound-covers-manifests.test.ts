@@ -67,7 +67,7 @@ t.test('manifests and blobs together stay within --cache-max-size, across a rest
     return wrong
   }
 
-  const first = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, cacheDir: dir, cacheMaxSize: BOUND })
+  const first = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow, cacheDir: dir, cacheMaxSize: BOUND })
   const client = new PullClient(first.url)
   t.equal(await pullAll(client), 0, 'every manifest and blob served correctly')
   await first.deps.manifests!.settled()
@@ -88,7 +88,7 @@ t.test('manifests and blobs together stay within --cache-max-size, across a rest
   // A lower bound at the next start: the rebuilt index counts the manifests
   // found on disk with the blobs, and trims both.
   const lower = BOUND / 2
-  const second = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, cacheDir: dir, cacheMaxSize: lower })
+  const second = await startTestProxy(t, { registryMap: { default: hub.registryUrl }, redirectAllow: hub.redirectAllow, cacheDir: dir, cacheMaxSize: lower })
   const trimmed = await settledUnder(dir, lower)
   t.ok(trimmed <= lower, `after a restart with a bound of ${lower}: ${trimmed} bytes`)
   t.ok((await metric(second, 'crproxy_cache_manifest_bytes')) > 0, 'manifests found on disk at start-up are counted')

@@ -17,6 +17,7 @@ t.test('many repository names: the tokens table stays within its bound', async (
   t.teardown(() => hub.close())
   const proxy = await startTestProxy(t, {
     registryMap: { default: hub.registryUrl },
+    redirectAllow: hub.redirectAllow,
     upstreamCredentials: new Map([[hub.registryHost, alice]]),
   })
   const fetchesFor = (name: string) =>
@@ -48,6 +49,7 @@ t.test("a token is dropped when the token server's expires_in has passed", async
   t.teardown(() => hub.close())
   const proxy = await startTestProxy(t, {
     registryMap: { default: hub.registryUrl },
+    redirectAllow: hub.redirectAllow,
     upstreamCredentials: new Map([[hub.registryHost, alice]]),
   })
   for (const name of ['a/one', 'a/two', 'a/three']) t.equal((await request(proxy.url, `/v2/${name}/tags/list`)).status, 404)
