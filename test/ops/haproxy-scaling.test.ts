@@ -71,7 +71,7 @@ async function pullAll(url: string, repo: string, digests: string[]) {
 }
 
 function fetchesPerBlob(hub: FakeHub, digests: string[]): number[] {
-  return digests.map((d) => hub.count('cdn', 'GET', `/blobs/${d.slice(7)}`))
+  return digests.map((d) => hub.downloads('cdn', `/blobs/${d.slice(7)}`))
 }
 
 t.test('two nodes behind HAProxy (balance uri, consistent): one upstream fetch per blob', requireTools(['haproxy']), async (t) => {

@@ -43,7 +43,7 @@ t.test('two workers, one port, one cache, one upstream download', async (t) => {
   t.equal(b.status, 200)
   t.equal(sha256(a.body), layer)
   t.equal(sha256(b.body), layer)
-  t.equal(hub.count('cdn', 'GET', `/blobs/${layer.slice(7)}`), 1, 'downloaded from the upstream once')
+  t.equal(hub.downloads('cdn', `/blobs/${layer.slice(7)}`), 1, 'downloaded from the upstream once')
   await p.waitFor(new RegExp(`INFO  request worker=\\d+ .*path=/v2/library/big/blobs/${layer}`), 5000, 2)
   const servedBy = [...p.log().matchAll(new RegExp(`INFO  request worker=(\\d+) .*path=/v2/library/big/blobs/${layer}`, 'g'))].map((m) => m[1])
   t.equal(new Set(servedBy).size, 2, `the two connections were served by different workers (${servedBy.join(',')})`)

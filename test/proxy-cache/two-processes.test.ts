@@ -33,5 +33,5 @@ t.test('two processes, one cache dir, one upstream download', async (t) => {
     t.equal(r.status, 200)
     t.equal(sha256(r.body), digest)
   }
-  t.equal(hub.count('cdn', 'GET'), 1, 'one upstream blob download across both processes')
+  t.equal(hub.downloads('cdn'), 1, 'one upstream blob download across both processes')
 })
