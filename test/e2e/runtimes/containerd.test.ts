@@ -235,7 +235,10 @@ t.test('containerd pulls through crproxy as a hosts.toml mirror', requireTools([
     t.match(await check('resume', ref), /^complete /, 'ctr images check: complete')
     t.equal((await imagesLs('resume')).get(ref), big.digest, 'image digest equals the hub’s')
     t.equal(await fileSha256(c.blobPath(layer)), layer, 'the layer in containerd’s content store hashes to its digest')
-    t.equal(await blobGetCount(hub.registry, layer), 1, 'the hub served the layer once in all')
+    // A new ctr process brings a new token, so crproxy first asks the
+    // upstream whether it may read the cached layer: a one-byte GET.
+    const bodies = (await hub.cdn.entries()).filter((e) => e.method === 'GET' && e.uri.includes(layer.slice(7)) && e.range !== 'bytes=0-0')
+    t.equal(bodies.length, 1, 'the hub sent the layer once in all (besides one-byte authorisation checks)', { bodies })
   })
 
   await t.test('a second pull after removing the image makes zero upstream blob GETs', async (t) => {
