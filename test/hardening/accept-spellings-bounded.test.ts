@@ -9,17 +9,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { PullClient, sha256 } from '../fixtures/proxy.js'
 import { metric, MT, setup } from '../manifests/fixtures/setup.js'
-
-/** mulberry32: small, seedable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { prng } from '../fixtures/prng.js'
 
 const SEED = 4242
 const TOTAL = 1000

@@ -9,21 +9,11 @@
 import t from 'tap'
 import { startHarness } from './fixtures/harness.js'
 import { rawRequest } from './fixtures/raw-http.js'
+import { prng } from '../fixtures/prng.js'
 
 const TOTAL = Number(process.env['FUZZ_REQUESTS'] ?? 3000)
 const SEED = Number(process.env['FUZZ_SEED'] ?? 0x5eed)
 const CONCURRENCY = 32
-
-/** mulberry32: small, seedable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 t.test(`fuzz: ${TOTAL} requests (seed ${SEED})`, async (t) => {
   const h = await startHarness(t, { cache: true, registry: { auth: false } })
