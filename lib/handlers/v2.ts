@@ -132,7 +132,9 @@ async function serveBlobWithCache(ctx: RequestContext, deps: ProxyDeps, t: Targe
       ctx.log.info('the fill of this blob has not started: fetching on our own', { digest, after: deps.followTimeout })
       return fetchUncached(ctx, deps, t, digest)
     }
-    if (!claim) return proxy(ctx, deps, t)
+    // No fill to join (the cache cannot take it, or the one waited on was
+    // dropped): uncached, but a Range still comes from the verified whole.
+    if (!claim) return ctx.req.headers.range === undefined ? proxy(ctx, deps, t) : fetchUncached(ctx, deps, t, digest)
     if (claim.role === 'writer') return fill(ctx, deps, t, claim, digest)
     let allowed: boolean
     try {
