@@ -262,6 +262,9 @@ export function sendBlob(stream: Readable, res: ServerResponse): Promise<void> {
     const onError = (err: Error): void => settle(err)
     const onClose = (): void =>
       settle(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }))
+    // A client gone before now emitted its 'close' already: waiting for it
+    // would hold the stream, and the blob's file, for ever.
+    if (res.destroyed) return onClose()
     stream.on('data', onData)
     stream.once('end', onEnd)
     stream.once('error', onError)

@@ -94,10 +94,12 @@ async function proxy(ctx: RequestContext, deps: ProxyDeps, t: Target): Promise<v
 
 function recordAccess(ctx: RequestContext, deps: ProxyDeps, t: Target, status: number): void {
   if (t.parsed.kind === 'base' || !((status >= 200 && status < 300) || status === 304)) return
+  // Only a GET the upstream answered proves anything about a blob: lenient
+  // registries answer HEAD for a digest stored anywhere, without asking for
+  // credentials, so a HEAD accepts neither the credential nor the link.
+  if (t.parsed.kind === 'blobs' && ctx.head) return
   deps.grants.recordAccepted(t.upstream.key, t.name, ctx.req.headers.authorization)
-  // Only a GET the upstream answered proves the repository may read the blob:
-  // lenient registries answer HEAD for a digest stored anywhere.
-  if (t.parsed.kind === 'blobs' && !ctx.head) deps.grants.recordBlob(t.upstream.key, t.name, t.parsed.digest)
+  if (t.parsed.kind === 'blobs') deps.grants.recordBlob(t.upstream.key, t.name, t.parsed.digest)
 }
 
 async function serveBlobWithCache(ctx: RequestContext, deps: ProxyDeps, t: Target, digest: string): Promise<void> {
@@ -130,7 +132,9 @@ async function serveBlobWithCache(ctx: RequestContext, deps: ProxyDeps, t: Targe
       ctx.log.info('the fill of this blob has not started: fetching on our own', { digest, after: deps.followTimeout })
       return fetchUncached(ctx, deps, t, digest)
     }
-    if (!claim) return proxy(ctx, deps, t)
+    // No fill to join (the cache cannot take it, or the one waited on was
+    // dropped): uncached, but a Range still comes from the verified whole.
+    if (!claim) return ctx.req.headers.range === undefined ? proxy(ctx, deps, t) : fetchUncached(ctx, deps, t, digest)
     if (claim.role === 'writer') return fill(ctx, deps, t, claim, digest)
     let allowed: boolean
     try {

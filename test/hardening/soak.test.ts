@@ -12,64 +12,17 @@
 //   no 500s             only 2xx, 416 and upstream-caused 429/502/503/504
 //   flat at the end     sockets and files back to the baseline; RSS within
 //                       96 MiB of what it was a quarter of the way in
-import { createHash, randomBytes } from 'node:crypto'
-import http from 'node:http'
+import { randomBytes } from 'node:crypto'
 import { unlinkSync } from 'node:fs'
 import t from 'tap'
 import { blobFile } from './fixtures/cache-files.js'
 import type { Fault, Role } from './fixtures/fault-registry.js'
 import { startHarness } from './fixtures/harness.js'
+import { pull, type PullResult as Result } from './fixtures/pull.js'
 
 const SECONDS = Number(process.env['SOAK_SECONDS'] ?? 30)
 const CLIENTS = Number(process.env['SOAK_CLIENTS'] ?? 200)
 const MiB = 1024 * 1024
-
-interface Result {
-  status: number | null
-  complete: boolean
-  digest: string
-  body: Buffer | null
-  hung: boolean
-}
-
-/** A request that hashes the body as it streams (bodies up to 64 KiB are kept too). */
-function pull(base: string, path: string, opts: { method?: string; headers?: Record<string, string>; abortAt?: number } = {}): Promise<Result> {
-  const u = new URL(base)
-  return new Promise((resolve) => {
-    const hash = createHash('sha256')
-    const kept: Buffer[] = []
-    let size = 0
-    let status: number | null = null
-    let done = false
-    const finish = (complete: boolean, hung = false) => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      resolve({ status, complete, digest: 'sha256:' + hash.digest('hex'), body: size <= 64 * 1024 ? Buffer.concat(kept) : null, hung })
-    }
-    const req = http.request({ host: u.hostname, port: u.port, path, method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
-      status = res.statusCode ?? null
-      res.on('data', (c: Buffer) => {
-        hash.update(c)
-        size += c.length
-        if (size <= 64 * 1024) kept.push(c)
-        if (opts.abortAt !== undefined && size >= opts.abortAt) {
-          req.destroy()
-          finish(false)
-        }
-      })
-      res.on('end', () => finish(res.complete))
-      res.on('close', () => finish(res.complete))
-      res.on('error', () => finish(false))
-    })
-    req.on('error', () => finish(false))
-    const timer = setTimeout(() => {
-      req.destroy()
-      finish(false, true)
-    }, 30_000)
-    req.end()
-  })
-}
 
 t.test(`soak: ${CLIENTS} clients for ${SECONDS} s with faults`, async (t) => {
   const h = await startHarness(t, {

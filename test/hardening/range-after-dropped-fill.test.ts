@@ -1,0 +1,24 @@
+// A Range request that was waiting on a fill which is then dropped (its
+// writer's own request was an unsatisfiable Range: 416, and no one was
+// reading the fill yet) is still cut from a verified whole blob: it is never
+// passed through to the upstream, whose 206 the proxy could not check. With
+// wrong bytes upstream, it never completes.
+import t from 'tap'
+import { startHarness, waitFor } from './fixtures/harness.js'
+
+t.test('a Range waiting on a dropped fill is not passed through unverified', async (t) => {
+  const h = await startHarness(t, { cache: true, blobSize: 1024 * 1024 })
+  // The writer's upstream GET answers late, so the second request waits on its fill.
+  h.reg.fault('cdn', { kind: 'delay', ms: 1000 }, { times: 1 })
+  const writer = h.get(h.blobPath, { headers: { range: 'bytes=2000000-' } })
+  await waitFor(() => h.proxy.deps.cache?.stats().inflightFills ?? 0, (n) => n > 0, 3000)
+  // From now on the upstream sends one wrong byte in every body.
+  h.reg.fault('cdn', { kind: 'wrong' })
+  const range = 'bytes=1000-1999'
+  const o = await h.get(h.blobPath, { headers: { range } })
+  t.equal((await writer).status, 416, 'the writer asked for a range past the end')
+  t.notOk(o.complete && o.status === 206, `no complete 206: its last byte waits for the digest (${o.status}, ${o.complete ? 'complete' : 'cut'})`)
+  t.notOk(h.reg.requests.some((r) => r.headers['range'] === range), 'the Range never went upstream')
+  await h.assertClean(t)
+  await h.assertRecovers(t)
+})
