@@ -218,12 +218,13 @@ async function fill(ctx: RequestContext, deps: ProxyDeps, t: Target, claim: Fill
 /**
  * Does this request want the blob to its last byte (no Range, one that does
  * not parse, or one that runs to the end)? Such a pull, when cut, is resumed,
- * so its fill is worth finishing; a closed range's is not (writer-claim.ts).
+ * so its fill is worth finishing; a closed or unsatisfiable range's is not
+ * (writer-claim.ts).
  */
 function wantsTail(ctx: RequestContext, size: number | undefined): boolean {
   if (ctx.req.headers.range === undefined || size === undefined) return true
   const range = parseRange(ctx.req.headers.range, size)
-  return range === null || range === 'unsatisfiable' || range.end === size - 1
+  return range === null || (range !== 'unsatisfiable' && range.end === size - 1)
 }
 
 /** The request for the whole blob, whatever range the client asked for (sendRange cuts it). */
