@@ -103,6 +103,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       tls: tls && { cert: tls.cert, key: tls.key },
       tlsHandshakeTimeout: positiveDuration(f['tls-handshake-timeout'] as string, '--tls-handshake-timeout'),
     }
+    rejectContradictions(f, cfg)
     // The primary only checked the configuration; the workers serve.
     if (workers > 1 && !isWorker()) return await runPrimary({ workers, argv, log })
     try {
@@ -147,6 +148,19 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   log.info('shutting down: finishing in-flight requests')
   await proxy.close()
   return 0
+}
+
+/** Flags that each parse but together ask for something crproxy would silently not do. */
+function rejectContradictions(f: Record<string, unknown>, cfg: ProxyConfig): void {
+  if (cfg.staleIfError && !cfg.cacheDir) {
+    throw new ConfigError('--stale-if-error needs --cache-dir: stale tags are served from the cache')
+  }
+  if (cfg.cacheMaxSize && !cfg.cacheDir) {
+    throw new ConfigError('--cache-max-size needs --cache-dir: it bounds the cache directory')
+  }
+  if (f['verify-every-serve'] === true && f['verify-on-serve'] === false) {
+    throw new ConfigError('--verify-every-serve contradicts --no-verify-on-serve: choose one')
+  }
 }
 
 function signalled(): Promise<string> {

@@ -21,7 +21,7 @@ type Message = { crproxy: 'shutdown' } | { crproxy: 'reload' }
 /** `1` (default), `4`, or `0`/`auto` for one per core. */
 export function parseWorkers(s: string): number {
   if (s === 'auto' || s === '0') return availableParallelism()
-  if (!/^\d+$/.test(s) || Number(s) > 1024) throw new ConfigError(`--workers: expected a number of processes or auto, got ${JSON.stringify(s)}`)
+  if (!/^\d+$/.test(s) || Number(s) > 1024) throw new ConfigError(`--workers: invalid value ${JSON.stringify(s)}: expected a number of processes (1 to 1024), 0 or auto`)
   return Number(s)
 }
 

@@ -65,6 +65,29 @@ t.test('--version prints version and build time', async (t) => {
   t.match(r.stdout, /^crproxy \d+\.\d+\.\d+ \(built \d{4}-\d\d-\d\dT[\d:.]+Z/)
 })
 
+t.test('CRPROXY_HELP and CRPROXY_VERSION in the environment do not turn a start into an exit 0', async (t) => {
+  for (const env of [{ CRPROXY_VERSION: '1' }, { CRPROXY_HELP: 'true' }]) {
+    const port = await freePort()
+    const p = await startWith(t, ['--listen', `127.0.0.1:${port}`], port, env)
+    t.equal(p.proc.exitCode, null, `${Object.keys(env)[0]} ignored: the proxy serves`)
+    p.proc.kill('SIGTERM')
+  }
+  const r = run(['--help'])
+  t.notMatch(r.stdout, /CRPROXY_HELP|CRPROXY_VERSION/, '--help does not offer them as variables')
+})
+
+t.test('contradictory or invalid values: exit 2 naming the flag and the value', async (t) => {
+  oneCleanLine(t, run(['--stale-if-error', '24h']), /--stale-if-error needs --cache-dir/)
+  oneCleanLine(t, run([], { CRPROXY_STALE_IF_ERROR: '1h' }), /--stale-if-error needs --cache-dir/)
+  oneCleanLine(t, run(['--cache-max-size', '1GiB']), /--cache-max-size needs --cache-dir/)
+  const dir = t.testdir()
+  oneCleanLine(t, run(['--cache-dir', dir, '--no-verify-on-serve', '--verify-every-serve']), /--verify-every-serve contradicts --no-verify-on-serve/)
+  oneCleanLine(t, run(['--cache-dir', dir, '--cache-max-size', '-5']), /--cache-max-size: invalid size "-5"/)
+  oneCleanLine(t, run(['--workers', '-1']), /--workers: invalid value "-1"/)
+  oneCleanLine(t, run(['-workers', '-1']), /--workers: invalid value "-1"/)
+  oneCleanLine(t, run(['--connect-timeout', '-5s']), /--connect-timeout: "-5s" is not a duration/)
+})
+
 t.test('the original single-dash spelling starts the proxy', async (t) => {
   const port = await freePort()
   const dir = t.testdir()
