@@ -5,6 +5,7 @@ import { buildTime, version } from './build-info.js'
 import { ConfigError, loadRegistryMap, parseDuration, parseListen, validateUpstreamUrl } from './config.js'
 import { configCommand } from './config-output.js'
 import { parseSize } from './cache/parse-size.js'
+import { ensureUsableCacheDir } from './cache/usable-dir.js'
 import { helpText, parseFlags } from './flags.js'
 import { createLogger, type Logger } from './log.js'
 import { effectiveMap, startProxy, type ProxyConfig, type RunningProxy } from './proxy.js'
@@ -104,6 +105,13 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       tlsHandshakeTimeout: positiveDuration(f['tls-handshake-timeout'] as string, '--tls-handshake-timeout'),
     }
     rejectContradictions(f, cfg)
+    if (cfg.cacheDir) {
+      try {
+        await ensureUsableCacheDir(cfg.cacheDir)
+      } catch (err) {
+        throw new ConfigError(`--cache-dir ${(err as Error).message}`)
+      }
+    }
     // The primary only checked the configuration; the workers serve.
     if (workers > 1 && !isWorker()) return await runPrimary({ workers, argv, log })
     try {

@@ -15,6 +15,7 @@ import { UpstreamSet } from './registry/upstreams.js'
 import { createProxyServer } from './server.js'
 import { HashWorkerPool } from './stages/hash-worker.js'
 import { TimedTransport } from './stages/timed-transport.js'
+import { ensureUsableCacheDir } from './cache/usable-dir.js'
 import { UpstreamClient } from './upstream/client.js'
 import type { UpstreamClientOptions } from './upstream/types.js'
 
@@ -91,6 +92,7 @@ export async function buildDeps(cfg: ProxyConfig): Promise<ProxyDeps> {
   // One set of SHA-256 threads for fills, uncached blobs and verify-on-serve.
   const hashing = new HashWorkerPool()
   void hashing.warm()
+  if (cfg.cacheDir) await ensureUsableCacheDir(cfg.cacheDir)
   // Opened first: the blob cache indexes the manifests' files with its own
   // under --cache-max-size (one LRU for both).
   const manifests = cfg.cacheDir

@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { writeFileSync } from 'node:fs'
+import { chmodSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { binPath, spawnCrproxy } from '../fixtures/cli-proxy.js'
@@ -13,8 +13,19 @@ import { request } from '../fixtures/proxy.js'
 import { startFakeHub } from '../fixtures/fake-hub.js'
 import { freePort } from '../fixtures/real/proc.js'
 
-function run(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const r = spawnSync(process.execPath, [binPath, ...args], {
+/**
+ * As root, permission checks need another user: nobody. tap's process-info
+ * hook (NODE_OPTIONS) would fail writing its report as nobody, so it is unset.
+ */
+const asNobody = process.getuid?.() === 0
+const dropTo = ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', '-u', 'NODE_OPTIONS', process.execPath]
+
+function command(args: string[], nobody: boolean): [string, string[]] {
+  return nobody ? ['setpriv', [...dropTo, binPath, ...args]] : [process.execPath, [binPath, ...args]]
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}, nobody = false) {
+  const r = spawnSync(...command(args, nobody), {
     env: { PATH: process.env['PATH'], ...env },
     encoding: 'utf8',
     timeout: 15_000,
@@ -31,8 +42,8 @@ function oneCleanLine(t: Test, r: ReturnType<typeof run>, pattern: RegExp) {
 }
 
 /** Starts the CLI with exactly these args and waits for /healthz. */
-async function startWith(t: Test, args: string[], port: number, env: NodeJS.ProcessEnv = {}) {
-  const proc = spawn(process.execPath, [binPath, ...args], { env: { PATH: process.env['PATH'], ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+async function startWith(t: Test, args: string[], port: number, env: NodeJS.ProcessEnv = {}, nobody = false) {
+  const proc = spawn(...command(args, nobody), { env: { PATH: process.env['PATH'], ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
   let err = ''
   proc.stderr!.on('data', (c: Buffer) => (err += c))
   t.teardown(() => {
@@ -86,6 +97,28 @@ t.test('contradictory or invalid values: exit 2 naming the flag and the value', 
   oneCleanLine(t, run(['--workers', '-1']), /--workers: invalid value "-1"/)
   oneCleanLine(t, run(['-workers', '-1']), /--workers: invalid value "-1"/)
   oneCleanLine(t, run(['--connect-timeout', '-5s']), /--connect-timeout: "-5s" is not a duration/)
+})
+
+t.test('an unusable --cache-dir: exit 2 with one line naming the path and the reason', async (t) => {
+  const dir = t.testdir({ 'a-file': 'x', locked: {} })
+  chmodSync(join(dir, 'locked'), 0o000) // empty: t.testdir() still removes it
+  const file = join(dir, 'a-file')
+  oneCleanLine(t, run(['--cache-dir', file]), new RegExp(`--cache-dir ${file}: cannot use: not a directory \\(ENOTDIR\\)`))
+  oneCleanLine(t, run(['--cache-dir', join(file, 'sub')]), /--cache-dir .*a-file.*not a directory \(ENOTDIR\)/)
+  oneCleanLine(t, run(['--cache-dir', '/proc/nope']), /--cache-dir \/proc\/nope: cannot create: no such file or directory \(ENOENT\)/)
+  oneCleanLine(t, run(['--cache-dir', '/proc/nope/deeper']), /--cache-dir \/proc\/nope: cannot create/)
+  oneCleanLine(t, run(['--cache-dir', join(dir, 'locked')], {}, asNobody), /locked: cannot read: permission denied \(EACCES\)/)
+  oneCleanLine(t, run(['--cache-dir', join(dir, 'locked', 'sub')], {}, asNobody), /locked.sub: cannot use: permission denied \(EACCES\)/)
+  // EPERM: creating a directory inside /sys (a kernel filesystem) is not permitted, even to root.
+  oneCleanLine(t, run(['--cache-dir', '/sys/crproxy-cache']), /--cache-dir \/sys\/crproxy-cache: cannot create: .*\((EPERM|EACCES)\)/)
+})
+
+t.test('a --cache-dir that exists but cannot be written still starts (serve what is cached)', async (t) => {
+  const dir = t.testdir({ ro: {} })
+  chmodSync(join(dir, 'ro'), 0o555)
+  const port = await freePort()
+  const p = await startWith(t, ['--listen', `127.0.0.1:${port}`, '--cache-dir', join(dir, 'ro')], port, {}, asNobody)
+  t.match(p.log(), /cache dir not writable: serving what is cached/)
 })
 
 t.test('the original single-dash spelling starts the proxy', async (t) => {
