@@ -37,6 +37,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   let proxy: RunningProxy
   let log: Logger
   let stopReload = () => {}
+  let shutdownGrace = 0
   try {
     const f = parseFlags(argv, io.env)
     if (f['help']) {
@@ -82,6 +83,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     const authFile = (f['auth-file'] as string | undefined) || undefined
     const auth = authFile ? await loadAuthFile(authFile) : undefined
     const workers = parseWorkers(f['workers'] as string)
+    shutdownGrace = parseDuration(f['shutdown-grace'] as string, '--shutdown-grace')
     const cfg: ProxyConfig = {
       registryMap,
       defaultRegistry: defaultRegistry ? validateUpstreamUrl(defaultRegistry, '--default-registry') : undefined,
@@ -113,7 +115,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       }
     }
     // The primary only checked the configuration; the workers serve.
-    if (workers > 1 && !isWorker()) return await runPrimary({ workers, argv, log })
+    // The primary kills workers that outlive their own grace (plus time to log the cuts).
+    if (workers > 1 && !isWorker()) return await runPrimary({ workers, argv, log, shutdownGrace: shutdownGrace + 5000 })
     try {
       proxy = await startProxy(cfg, listen)
     } catch (err) {
@@ -153,8 +156,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
   await (io.shutdown ?? Promise.race([signalled(), workerShutdown()]))
   stopReload()
-  log.info('shutting down: finishing in-flight requests')
-  await proxy.close()
+  log.info('shutting down: finishing in-flight requests', { inflight: proxy.inflight(), grace_ms: shutdownGrace })
+  const summary = await proxy.close(shutdownGrace)
+  log.info('stopped', { ...summary })
   return 0
 }
 

@@ -41,6 +41,7 @@ export const flags: FlagSpec[] = [
   { name: 'tls-cert', type: 'string', arg: 'path', help: 'serve HTTPS with this PEM certificate (chain); reloaded on SIGHUP' },
   { name: 'tls-key', type: 'string', arg: 'path', help: 'PEM private key for --tls-cert' },
   { name: 'tls-handshake-timeout', type: 'string', default: '10s', arg: 'duration', help: 'with --tls-cert: how long a client may take to complete the TLS handshake' },
+  { name: 'shutdown-grace', type: 'string', default: '25s', arg: 'duration', help: 'on SIGTERM/SIGINT: how long requests in flight may take to finish; then each is cut and logged (fits the 30 s systemd, Compose and Kubernetes allow)' },
   { name: 'workers', type: 'string', default: '1', arg: 'n|auto', help: 'worker processes sharing the port and cache dir; 0 or auto = one per core' },
   { name: 'help', type: 'boolean', default: false, help: 'show this help', flagOnly: true },
   { name: 'version', type: 'boolean', default: false, help: 'show the version and build time', flagOnly: true },
