@@ -11,6 +11,7 @@
 import { constants } from 'node:fs'
 import { access, mkdir, stat } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
+import { errnoCode, errnoReason } from '../errno-reason.js'
 import { DIR_MODE } from './paths.js'
 
 export class CacheDirError extends Error {
@@ -20,24 +21,8 @@ export class CacheDirError extends Error {
     readonly code: string,
     doing: string,
   ) {
-    super(`${path}: ${doing}: ${reasons[code] ?? 'failed'} (${code})`)
+    super(`${path}: ${doing}: ${errnoReason({ code })}`)
   }
-}
-
-const reasons: Record<string, string> = {
-  ENOTDIR: 'not a directory',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  ENOENT: 'no such file or directory',
-  EROFS: 'read-only file system',
-  ELOOP: 'too many symbolic links',
-  ENAMETOOLONG: 'name too long',
-  ENOSPC: 'no space left on device',
-  EEXIST: 'exists and is not a directory',
-}
-
-function codeOf(err: unknown): string {
-  return (err as NodeJS.ErrnoException).code ?? 'EIO'
 }
 
 /** Resolves once `dir` is a readable directory; throws CacheDirError naming the path and the reason. */
@@ -52,7 +37,7 @@ export async function ensureUsableCacheDir(dir: string): Promise<void> {
       break
     } catch (err) {
       if (err instanceof CacheDirError) throw err
-      const code = codeOf(err)
+      const code = errnoCode(err)
       if (code !== 'ENOENT' || dirname(at) === at) throw new CacheDirError(path, code, 'cannot use')
       missing.unshift(at)
       at = dirname(at)
@@ -62,12 +47,12 @@ export async function ensureUsableCacheDir(dir: string): Promise<void> {
     try {
       await mkdir(d, { mode: DIR_MODE })
     } catch (err) {
-      if (codeOf(err) !== 'EEXIST') throw new CacheDirError(d, codeOf(err), 'cannot create')
+      if (errnoCode(err) !== 'EEXIST') throw new CacheDirError(d, errnoCode(err), 'cannot create')
     }
   }
   try {
     await access(path, constants.R_OK | constants.X_OK)
   } catch (err) {
-    throw new CacheDirError(path, codeOf(err), 'cannot read')
+    throw new CacheDirError(path, errnoCode(err), 'cannot read')
   }
 }

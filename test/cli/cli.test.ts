@@ -152,7 +152,7 @@ t.test('bad starts: exit 2 with one clear line', async (t) => {
   oneCleanLine(t, run(['-bogus=1']), /unknown flag --bogus/)
   oneCleanLine(t, run(['stray']), /unexpected argument "stray"/)
   oneCleanLine(t, run(['--listen', 'x:y']), /--listen/)
-  oneCleanLine(t, run(['--registry-map', join(dir, 'missing.json')]), /cannot read: ENOENT/)
+  oneCleanLine(t, run(['--registry-map', join(dir, 'missing.json')]), /cannot read: no such file or directory \(ENOENT\)/)
   oneCleanLine(t, run(['--registry-map', join(dir, 'array.json')]), /JSON object/)
   oneCleanLine(t, run(['--registry-map', join(dir, 'notjson.json')]), /not valid JSON/)
   oneCleanLine(t, run(['--registry-map', join(dir, 'ftp.json')]), /not an http\(s\) URL/)
@@ -164,6 +164,25 @@ t.test('bad starts: exit 2 with one clear line', async (t) => {
   oneCleanLine(t, run(['--connect-timeout', 'soon']), /--connect-timeout/)
   oneCleanLine(t, run(['--log-format', 'xml']), /--log-format/)
   oneCleanLine(t, run([], { https_proxy: 'socks5://127.0.0.1:1080' }), /https_proxy/i)
+})
+
+t.test('a broken map or auth file: the message names the file, the reason, the line and the column', async (t) => {
+  const dir = t.testdir({
+    'map.json': '{\n  "docker": "https://registry-1.docker.io",\n  "quay" "https://quay.io"\n}\n',
+    'trailing.json': '{\n  "docker": "https://registry-1.docker.io",\n}\n',
+    'cut.json': '{"docker": "https://regi',
+    'auth.json': '{"auths": {"r.example": {"auth": c2VjcmV0OnB3}}}',
+  })
+  const map = join(dir, 'map.json')
+  oneCleanLine(t, run(['--registry-map', map]), new RegExp(`registry map ${map}: not valid JSON: line 3, column 10: expected ':'$`))
+  oneCleanLine(t, run(['--registry-map', join(dir, 'trailing.json')]), /trailing\.json: not valid JSON: line 3, column 1: expected a property name in double quotes$/)
+  oneCleanLine(t, run(['--registry-map', join(dir, 'cut.json')]), /cut\.json: not valid JSON: line 1, column 25: unterminated string$/)
+  oneCleanLine(t, run(['--registry-map', join(dir, 'nope.json')]), /registry map .*nope\.json: cannot read: no such file or directory \(ENOENT\)$/)
+  oneCleanLine(t, run(['--registry-map', dir]), /registry map .*: cannot read: is a directory \(EISDIR\)$/)
+  const auth = run(['--auth-file', join(dir, 'auth.json')])
+  oneCleanLine(t, auth, /auth file .*auth\.json: not valid JSON: line 1, column 34: unexpected character$/)
+  t.notMatch(auth.stderr, 'c2VjcmV0', 'the credentials are not quoted')
+  oneCleanLine(t, run(['--auth-file', join(dir, 'none.json')]), /auth file .*none\.json: cannot read: no such file or directory \(ENOENT\)$/)
 })
 
 t.test('a port in use: exit 2 with one clear line', async (t) => {
