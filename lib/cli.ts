@@ -6,14 +6,14 @@ import { ConfigError, loadRegistryMap, parseDuration, parseListen, validateUpstr
 import { configCommand } from './config-output.js'
 import { parseSize } from './cache/parse-size.js'
 import { ensureUsableCacheDir } from './cache/usable-dir.js'
-import { helpText, parseFlags } from './flags.js'
+import { envName, helpText, parseFlags } from './flags.js'
 import { createLogger, type Logger } from './log.js'
 import { effectiveMap, startProxy, type ProxyConfig, type RunningProxy } from './proxy.js'
 import { requestFollowingRedirects } from './stages/redirect.js'
 import { loadAuthFile } from './auth/upstream-credentials.js'
 import { reload } from './reload.js'
 import { loadTls, tlsFilesFrom } from './tls.js'
-import { isWorker, onReloadRequest, parseWorkers, runPrimary, workerLogFields, workerShutdown } from './workers.js'
+import { isWorker, onReloadRequest, parseWorkers, reportFatalToPrimary, runPrimary, workerLogFields, workerShutdown } from './workers.js'
 import { defaultClientOptions, proxyEnvFromProcess, UpstreamClient } from './upstream/client.js'
 import type { UpstreamClientOptions } from './upstream/types.js'
 
@@ -38,6 +38,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   let log: Logger
   let stopReload = () => {}
   let shutdownGrace = 0
+  let format = requestedLogFormat(argv, io.env)
   try {
     const f = parseFlags(argv, io.env)
     if (f['help']) {
@@ -48,8 +49,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       io.stdout(`crproxy ${version} (built ${buildTime}, node ${process.version})\n`)
       return 0
     }
-    const format = f['log-format'] as string
-    if (format !== 'text' && format !== 'json') throw new ConfigError(`--log-format: expected text or json, got ${JSON.stringify(format)}`)
+    const chosen = f['log-format'] as string
+    if (chosen !== 'text' && chosen !== 'json') throw new ConfigError(`--log-format: expected text or json, got ${JSON.stringify(chosen)}`)
+    format = chosen
     log = createLogger({ level: io.env['DEBUG'] && io.env['DEBUG'] !== '0' ? 'debug' : 'info', format, write: (l) => io.stderr(l + '\n') })
     const inWorker = workerLogFields()
     if (inWorker) log = log.child(inWorker)
@@ -116,7 +118,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     }
     // The primary only checked the configuration; the workers serve.
     // The primary kills workers that outlive their own grace (plus time to log the cuts).
-    if (workers > 1 && !isWorker()) return await runPrimary({ workers, argv, log, shutdownGrace: shutdownGrace + 5000 })
+    if (workers > 1 && !isWorker()) {
+      return await runPrimary({ workers, argv, log, shutdownGrace: shutdownGrace + 5000, fatal: (m) => fatal(io, format, m) })
+    }
     try {
       proxy = await startProxy(cfg, listen)
     } catch (err) {
@@ -147,12 +151,13 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     stopReload = onReloadRequest(() => void reload(running, cfg, sources, log))
     io.onListening?.(proxy)
   } catch (err) {
-    if (err instanceof ConfigError) {
-      io.stderr(`crproxy: ${err.message}\n`)
-      return 2
+    const message = (err as Error).message
+    if (!(err instanceof ConfigError)) {
+      fatal(io, format, message)
+      return 1
     }
-    io.stderr(`crproxy: ${(err as Error).message}\n`)
-    return 1
+    if (!(await reportFatalToPrimary(message))) fatal(io, format, message)
+    return 2
   }
   await (io.shutdown ?? Promise.race([signalled(), workerShutdown()]))
   stopReload()
@@ -173,6 +178,21 @@ function rejectContradictions(f: Record<string, unknown>, cfg: ProxyConfig): voi
   if (f['verify-every-serve'] === true && f['verify-on-serve'] === false) {
     throw new ConfigError('--verify-every-serve contradicts --no-verify-on-serve: choose one')
   }
+}
+
+/** The one line a failed start ends with, in the log format asked for. */
+function fatal(io: CliIo, format: 'text' | 'json', message: string): void {
+  if (format === 'json') createLogger({ level: 'error', format, write: (l) => io.stderr(l + '\n') }).error(message, { fatal: true })
+  else io.stderr(`crproxy: ${message}\n`)
+}
+
+/** Before the flags parse (an error in them is fatal too): was JSON asked for? */
+function requestedLogFormat(argv: string[], env: NodeJS.ProcessEnv): 'text' | 'json' {
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--?log-format(?:=(.*))?$/.exec(argv[i] as string)
+    if (m) return (m[1] ?? argv[i + 1]) === 'json' ? 'json' : 'text'
+  }
+  return env[envName('log-format')] === 'json' ? 'json' : 'text'
 }
 
 function signalled(): Promise<string> {

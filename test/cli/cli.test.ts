@@ -192,6 +192,26 @@ t.test('a port in use: exit 2 with one clear line', async (t) => {
   oneCleanLine(t, run(['--listen', `127.0.0.1:${(s.address() as AddressInfo).port}`]), /address already in use/)
 })
 
+t.test('a failed start is one line in the chosen log format; with --workers 2 too', async (t) => {
+  const s = net.createServer()
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
+  t.teardown(() => new Promise((r) => s.close(r)))
+  const busy = `127.0.0.1:${(s.address() as AddressInfo).port}`
+  const jsonLine = (r: ReturnType<typeof run>, pattern: RegExp) => {
+    t.equal(r.code, 2, 'exit code 2')
+    const lines = r.stderr.trim().split('\n')
+    t.equal(lines.length, 1, 'one line: ' + r.stderr.trim())
+    const j = JSON.parse(lines[0]!)
+    t.equal(j.level, 'error')
+    t.match(j.msg, pattern)
+  }
+  jsonLine(run(['--log-format', 'json', '--listen', busy]), /cannot listen on .*address already in use/)
+  jsonLine(run(['--listen', busy], { CRPROXY_LOG_FORMAT: 'json' }), /address already in use/)
+  jsonLine(run(['--log-format=json', '--bogus']), /unknown flag --bogus/)
+  jsonLine(run(['--log-format', 'json', '--workers', '2', '--listen', busy]), /cannot listen on .*address already in use/)
+  oneCleanLine(t, run(['--workers', '2', '--listen', busy]), /^crproxy: cannot listen on .*address already in use$/)
+})
+
 t.test('--registry-map from an http URL', async (t) => {
   const map = { default: 'http://127.0.0.1:1', quay: 'https://quay.io' }
   const s = http.createServer((_q, r) => r.end(JSON.stringify(map)))
