@@ -160,7 +160,7 @@ export function helpText(): string {
     'Endpoints: /v2/… (registry API), /token/… (token relay), /healthz, /help, /metrics',
     'Signals: SIGTERM/SIGINT drain and stop; SIGHUP re-reads --registry-map, --auth-file and the TLS files',
     '',
-    'crproxy config containerd|podman|docker [--suffix s] [--proxy url]',
+    'crproxy config containerd|podman|docker [--suffix s] [--proxy url] [--output-dir dir]',
     '  prints runtime configuration for every registry of the map (crproxy config --help)',
   )
   return lines.join('\n') + '\n'
