@@ -5,14 +5,15 @@ import { buildTime, version } from './build-info.js'
 import { ConfigError, loadRegistryMap, parseDuration, parseListen, validateUpstreamUrl } from './config.js'
 import { configCommand } from './config-output.js'
 import { parseSize } from './cache/parse-size.js'
-import { helpText, parseFlags } from './flags.js'
+import { ensureUsableCacheDir } from './cache/usable-dir.js'
+import { envName, helpText, parseFlags } from './flags.js'
 import { createLogger, type Logger } from './log.js'
 import { effectiveMap, startProxy, type ProxyConfig, type RunningProxy } from './proxy.js'
 import { requestFollowingRedirects } from './stages/redirect.js'
 import { loadAuthFile } from './auth/upstream-credentials.js'
 import { reload } from './reload.js'
 import { loadTls, tlsFilesFrom } from './tls.js'
-import { isWorker, onReloadRequest, parseWorkers, runPrimary, workerLogFields, workerShutdown } from './workers.js'
+import { isWorker, onReloadRequest, parseWorkers, reportFatalToPrimary, runPrimary, workerLogFields, workerShutdown } from './workers.js'
 import { defaultClientOptions, proxyEnvFromProcess, UpstreamClient } from './upstream/client.js'
 import type { UpstreamClientOptions } from './upstream/types.js'
 
@@ -36,6 +37,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   let proxy: RunningProxy
   let log: Logger
   let stopReload = () => {}
+  let shutdownGrace = 0
+  let format = requestedLogFormat(argv, io.env)
   try {
     const f = parseFlags(argv, io.env)
     if (f['help']) {
@@ -46,8 +49,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       io.stdout(`crproxy ${version} (built ${buildTime}, node ${process.version})\n`)
       return 0
     }
-    const format = f['log-format'] as string
-    if (format !== 'text' && format !== 'json') throw new ConfigError(`--log-format: expected text or json, got ${JSON.stringify(format)}`)
+    const chosen = f['log-format'] as string
+    if (chosen !== 'text' && chosen !== 'json') throw new ConfigError(`--log-format: expected text or json, got ${JSON.stringify(chosen)}`)
+    format = chosen
     log = createLogger({ level: io.env['DEBUG'] && io.env['DEBUG'] !== '0' ? 'debug' : 'info', format, write: (l) => io.stderr(l + '\n') })
     const inWorker = workerLogFields()
     if (inWorker) log = log.child(inWorker)
@@ -81,6 +85,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     const authFile = (f['auth-file'] as string | undefined) || undefined
     const auth = authFile ? await loadAuthFile(authFile) : undefined
     const workers = parseWorkers(f['workers'] as string)
+    shutdownGrace = parseDuration(f['shutdown-grace'] as string, '--shutdown-grace')
     const cfg: ProxyConfig = {
       registryMap,
       defaultRegistry: defaultRegistry ? validateUpstreamUrl(defaultRegistry, '--default-registry') : undefined,
@@ -103,8 +108,19 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       tls: tls && { cert: tls.cert, key: tls.key },
       tlsHandshakeTimeout: positiveDuration(f['tls-handshake-timeout'] as string, '--tls-handshake-timeout'),
     }
+    rejectContradictions(f, cfg)
+    if (cfg.cacheDir) {
+      try {
+        await ensureUsableCacheDir(cfg.cacheDir)
+      } catch (err) {
+        throw new ConfigError(`--cache-dir ${(err as Error).message}`)
+      }
+    }
     // The primary only checked the configuration; the workers serve.
-    if (workers > 1 && !isWorker()) return await runPrimary({ workers, argv, log })
+    // The primary kills workers that outlive their own grace (plus time to log the cuts).
+    if (workers > 1 && !isWorker()) {
+      return await runPrimary({ workers, argv, log, shutdownGrace: shutdownGrace + 5000, fatal: (m) => fatal(io, format, m) })
+    }
     try {
       proxy = await startProxy(cfg, listen)
     } catch (err) {
@@ -135,18 +151,48 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     stopReload = onReloadRequest(() => void reload(running, cfg, sources, log))
     io.onListening?.(proxy)
   } catch (err) {
-    if (err instanceof ConfigError) {
-      io.stderr(`crproxy: ${err.message}\n`)
-      return 2
+    const message = (err as Error).message
+    if (!(err instanceof ConfigError)) {
+      fatal(io, format, message)
+      return 1
     }
-    io.stderr(`crproxy: ${(err as Error).message}\n`)
-    return 1
+    if (!(await reportFatalToPrimary(message))) fatal(io, format, message)
+    return 2
   }
   await (io.shutdown ?? Promise.race([signalled(), workerShutdown()]))
   stopReload()
-  log.info('shutting down: finishing in-flight requests')
-  await proxy.close()
+  log.info('shutting down: finishing in-flight requests', { inflight: proxy.inflight(), grace_ms: shutdownGrace })
+  const summary = await proxy.close(shutdownGrace)
+  log.info('stopped', { ...summary })
   return 0
+}
+
+/** Flags that each parse but together ask for something crproxy would silently not do. */
+function rejectContradictions(f: Record<string, unknown>, cfg: ProxyConfig): void {
+  if (cfg.staleIfError && !cfg.cacheDir) {
+    throw new ConfigError('--stale-if-error needs --cache-dir: stale tags are served from the cache')
+  }
+  if (cfg.cacheMaxSize && !cfg.cacheDir) {
+    throw new ConfigError('--cache-max-size needs --cache-dir: it bounds the cache directory')
+  }
+  if (f['verify-every-serve'] === true && f['verify-on-serve'] === false) {
+    throw new ConfigError('--verify-every-serve contradicts --no-verify-on-serve: choose one')
+  }
+}
+
+/** The one line a failed start ends with, in the log format asked for. */
+function fatal(io: CliIo, format: 'text' | 'json', message: string): void {
+  if (format === 'json') createLogger({ level: 'error', format, write: (l) => io.stderr(l + '\n') }).error(message, { fatal: true })
+  else io.stderr(`crproxy: ${message}\n`)
+}
+
+/** Before the flags parse (an error in them is fatal too): was JSON asked for? */
+function requestedLogFormat(argv: string[], env: NodeJS.ProcessEnv): 'text' | 'json' {
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--?log-format(?:=(.*))?$/.exec(argv[i] as string)
+    if (m) return (m[1] ?? argv[i + 1]) === 'json' ? 'json' : 'text'
+  }
+  return env[envName('log-format')] === 'json' ? 'json' : 'text'
 }
 
 function signalled(): Promise<string> {

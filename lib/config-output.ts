@@ -1,13 +1,16 @@
 // `crproxy config containerd|podman|docker`: prints the runtime configuration
 // that points a node at this proxy, for every registry of the effective
-// registry map. Pure renderers plus one small command; nothing is written to
-// disk (pipe the output, or split it on the `# /etc/...` header lines).
+// registry map. Pure renderers plus one small command that prints them, or
+// with --output-dir writes them as files (containerd, podman).
 //
 //   registry map ─▶ one entry per upstream registry (Docker Hub as docker.io)
 //                ─▶ mirror host: <key>.<suffix>[:port]  (or the proxy's own
 //                   host without a suffix: containerd sends ?ns=, the others
 //                   then reach the default registry only)
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import minimist from 'minimist'
+import { errnoReason } from './errno-reason.js'
 import { ConfigError, type RegistryMap, validateUpstreamUrl } from './config.js'
 import { normaliseArgv } from './flags.js'
 import { isDockerHubUrl, registryHost } from './registry/upstreams.js'
@@ -76,25 +79,39 @@ function scheme(opts: ConfigOutputOptions): string {
 
 const q = (s: string) => JSON.stringify(s)
 
+/** A file of a runtime's configuration: its path under the runtime's directory, and its text. */
+export interface ConfigFile {
+  /** e.g. `docker.io/hosts.toml`, under `dir`. */
+  path: string
+  /** Where the runtime reads it from, e.g. /etc/containerd/certs.d. */
+  dir: string
+  text: string
+}
+
 /** containerd 1.5+: one hosts.toml per registry under /etc/containerd/certs.d/. */
+export function containerdFiles(opts: ConfigOutputOptions): ConfigFile[] {
+  return mirrorEntries(opts).map((e) => ({
+    dir: '/etc/containerd/certs.d',
+    path: `${e.registry}/hosts.toml`,
+    text: [`server = ${q(e.server)}`, '', `[host.${q(`${scheme(opts)}://${e.mirror}`)}]`, '  capabilities = ["pull", "resolve"]', ''].join('\n'),
+  }))
+}
+
 export function containerdHosts(opts: ConfigOutputOptions): string {
-  const files = mirrorEntries(opts).map((e) =>
-    [
-      `# /etc/containerd/certs.d/${e.registry}/hosts.toml`,
-      `server = ${q(e.server)}`,
-      '',
-      `[host.${q(`${scheme(opts)}://${e.mirror}`)}]`,
-      '  capabilities = ["pull", "resolve"]',
-      '',
-    ].join('\n'),
-  )
-  return files.join('\n')
+  return containerdFiles(opts)
+    .map((f) => `# ${f.dir}/${f.path}\n${f.text}`)
+    .join('\n')
 }
 
 /** podman, CRI-O, skopeo, buildah: a registries.conf drop-in. */
 export function podmanRegistries(opts: ConfigOutputOptions): string {
+  const f = podmanFile(opts)
+  return `# ${f.dir}/${f.path}\n${f.text}`
+}
+
+export function podmanFile(opts: ConfigOutputOptions): ConfigFile {
   let entries = mirrorEntries(opts)
-  const lines = ['# /etc/containers/registries.conf.d/crproxy.conf']
+  const lines: string[] = []
   if (!opts.suffix) {
     // No ?ns= from these clients: one host name can only serve `default`.
     entries = entries.filter((e) => e.isDefault)
@@ -104,7 +121,7 @@ export function podmanRegistries(opts: ConfigOutputOptions): string {
     lines.push('', '[[registry]]', `location = ${q(e.registry)}`, '', '[[registry.mirror]]', `location = ${q(e.mirror)}`)
     if (insecure(opts)) lines.push('insecure = true')
   }
-  return lines.join('\n') + '\n'
+  return { dir: '/etc/containers/registries.conf.d', path: 'crproxy.conf', text: lines.join('\n') + '\n' }
 }
 
 /** The Docker daemon mirrors Docker Hub only; other registries are named by their mirror host. */
@@ -132,7 +149,7 @@ export interface ConfigCommandIo {
 }
 
 export const configUsage = `Usage: crproxy config containerd|podman|docker [--suffix s] [--proxy url]
-                      [--registry-map path|url] [--default-registry url]
+                      [--registry-map path|url] [--default-registry url] [--output-dir dir]
 
 Prints the runtime configuration for every registry of the registry map:
   containerd  one /etc/containerd/certs.d/<registry>/hosts.toml per registry
@@ -142,6 +159,10 @@ Prints the runtime configuration for every registry of the registry map:
   --suffix s      the proxy's --domain-suffix (env CRPROXY_DOMAIN_SUFFIX)
   --proxy url     how clients reach the proxy (default http://localhost:5000);
                   http → insecure entries, https → none
+  --output-dir d  containerd, podman: write the files under d (d stands for
+                  /etc/containerd/certs.d or /etc/containers/registries.conf.d)
+                  and list what was written, instead of printing them; docker:
+                  not offered (daemon.json holds other settings: merge by hand)
 `
 
 /** Runs the subcommand; returns the exit code. `loadMap` reads a map like the proxy does. */
@@ -153,7 +174,7 @@ export async function configCommand(
   try {
     const unknown: string[] = []
     const a = minimist(normaliseArgv(argv), {
-      string: ['suffix', 'domain-suffix', 'proxy', 'registry-map', 'default-registry'],
+      string: ['suffix', 'domain-suffix', 'proxy', 'registry-map', 'default-registry', 'output-dir'],
       boolean: ['help'],
       unknown: (s) => {
         if (!s.startsWith('-')) return true
@@ -172,6 +193,11 @@ export async function configCommand(
     }
     if (extra.length) throw new ConfigError(`config: unexpected argument ${JSON.stringify(extra[0])}`)
     const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined)
+    const outputDir = str(a['output-dir'])
+    if (a['output-dir'] !== undefined && !outputDir) throw new ConfigError('config: --output-dir needs a directory')
+    if (outputDir && runtime === 'docker') {
+      throw new ConfigError('config docker: --output-dir does not apply: /etc/docker/daemon.json holds other settings; merge the printed keys into it')
+    }
     const suffix = (str(a['suffix']) ?? str(a['domain-suffix']) ?? io.env['CRPROXY_DOMAIN_SUFFIX'] ?? '')
       .toLowerCase()
       .replace(/^\.+|\.+$/g, '')
@@ -180,6 +206,20 @@ export async function configCommand(
     const map = { ...(await loadMap(str(a['registry-map']) ?? str(io.env['CRPROXY_REGISTRY_MAP']))) }
     const defaultRegistry = str(a['default-registry']) ?? str(io.env['CRPROXY_DEFAULT_REGISTRY'])
     if (defaultRegistry) map['default'] = validateUpstreamUrl(defaultRegistry, '--default-registry')
+    if (outputDir) {
+      const files = runtime === 'containerd' ? containerdFiles({ map, suffix, proxy }) : [podmanFile({ map, suffix, proxy })]
+      for (const f of files) {
+        const path = join(outputDir, f.path)
+        try {
+          await mkdir(dirname(path), { recursive: true })
+          await writeFile(path, f.text)
+        } catch (err) {
+          throw new ConfigError(`config: cannot write ${path}: ${errnoReason(err)}`)
+        }
+        io.stdout(`wrote ${path}  (${f.dir}/${f.path})\n`)
+      }
+      return 0
+    }
     const out = renderConfig(runtime, { map, suffix, proxy })
     io.stdout(out.text)
     if (out.note) io.stderr(`crproxy config: ${out.note}\n`)

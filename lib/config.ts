@@ -3,6 +3,8 @@
 // passes, so it honours the same outbound proxy settings as everything else.
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
+import { errnoReason } from './errno-reason.js'
+import { jsonSyntaxError } from './json-error.js'
 
 export type RegistryMap = Record<string, string>
 
@@ -60,14 +62,14 @@ export async function loadRegistryMap(source: string | undefined, fetchText: Fet
     try {
       text = await readFile(where, 'utf8')
     } catch (err) {
-      throw new ConfigError(`registry map ${where}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+      throw new ConfigError(`registry map ${where}: cannot read: ${errnoReason(err)}`)
     }
   }
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
   } catch {
-    throw new ConfigError(`registry map ${where}: not valid JSON`)
+    throw new ConfigError(`registry map ${where}: not valid JSON: ${jsonSyntaxError(text) ?? 'unreadable'}`)
   }
   return validateRegistryMap(parsed, where)
 }

@@ -9,6 +9,8 @@ export interface FlagSpec {
   default?: string | boolean
   arg?: string
   help: string
+  /** Read from the command line only: a stray variable in a service's environment must not turn a start into an exit 0. */
+  flagOnly?: boolean
 }
 
 export const flags: FlagSpec[] = [
@@ -39,9 +41,10 @@ export const flags: FlagSpec[] = [
   { name: 'tls-cert', type: 'string', arg: 'path', help: 'serve HTTPS with this PEM certificate (chain); reloaded on SIGHUP' },
   { name: 'tls-key', type: 'string', arg: 'path', help: 'PEM private key for --tls-cert' },
   { name: 'tls-handshake-timeout', type: 'string', default: '10s', arg: 'duration', help: 'with --tls-cert: how long a client may take to complete the TLS handshake' },
+  { name: 'shutdown-grace', type: 'string', default: '25s', arg: 'duration', help: 'on SIGTERM/SIGINT: how long requests in flight may take to finish; then each is cut and logged (fits the 30 s systemd, Compose and Kubernetes allow)' },
   { name: 'workers', type: 'string', default: '1', arg: 'n|auto', help: 'worker processes sharing the port and cache dir; 0 or auto = one per core' },
-  { name: 'help', type: 'boolean', default: false, help: 'show this help' },
-  { name: 'version', type: 'boolean', default: false, help: 'show the version and build time' },
+  { name: 'help', type: 'boolean', default: false, help: 'show this help', flagOnly: true },
+  { name: 'version', type: 'boolean', default: false, help: 'show the version and build time', flagOnly: true },
 ]
 
 export type ParsedFlags = Record<string, string | boolean | undefined>
@@ -55,6 +58,8 @@ export function envName(flag: string): string {
  * would read `-listen` as the short flags l,i,s,t,e,n. Multi-letter single-
  * dash words are rewritten to their double-dash form first.
  */
+const stringFlags = new Set(flags.filter((f) => f.type === 'string').map((f) => f.name))
+
 export function normaliseArgv(argv: string[]): string[] {
   const out: string[] = []
   for (let i = 0; i < argv.length; i++) {
@@ -67,6 +72,14 @@ export function normaliseArgv(argv: string[]): string[] {
     else if (a === '-h') out.push('--help')
     else if (a === '-v') out.push('--version')
     else out.push(a)
+    // minimist reads a value like `-5` after a string flag as a flag of its own
+    // ("unknown flag -5"); keep it as the value, so the value's check names it.
+    const next = argv[i + 1]
+    const name = /^--?([a-z][a-z0-9-]*)$/.exec(a)?.[1]
+    if (next !== undefined && /^-[\d.]/.test(next) && name && stringFlags.has(name)) {
+      out[out.length - 1] = `--${name}=${next}`
+      i++
+    }
   }
   return out
 }
@@ -105,7 +118,7 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = {}): ParsedF
   const out: ParsedFlags = {}
   for (const f of flags) {
     const flagGiven = rest.some((a) => a === `--${f.name}` || a.startsWith(`--${f.name}=`) || a === `--no-${f.name}`)
-    const envValue = env[envName(f.name)]
+    const envValue = f.flagOnly ? undefined : env[envName(f.name)]
     let v: string | boolean | undefined
     if (f.name in boolEq) v = boolEq[f.name]
     else if (flagGiven) {
@@ -136,7 +149,7 @@ export function helpText(): string {
     const name = f.type === 'boolean' ? `--${f.name}` : `--${f.name} ${f.arg ?? 'value'}`
     const def = f.default !== undefined && f.default !== '' && f.type === 'string' ? ` (default ${f.default})` : ''
     lines.push(`  ${name.padEnd(34)} ${f.help}${def}`)
-    lines.push(`  ${''.padEnd(34)} env ${envName(f.name)}`)
+    if (!f.flagOnly) lines.push(`  ${''.padEnd(34)} env ${envName(f.name)}`)
   }
   lines.push(
     '',
@@ -147,7 +160,7 @@ export function helpText(): string {
     'Endpoints: /v2/… (registry API), /token/… (token relay), /healthz, /help, /metrics',
     'Signals: SIGTERM/SIGINT drain and stop; SIGHUP re-reads --registry-map, --auth-file and the TLS files',
     '',
-    'crproxy config containerd|podman|docker [--suffix s] [--proxy url]',
+    'crproxy config containerd|podman|docker [--suffix s] [--proxy url] [--output-dir dir]',
     '  prints runtime configuration for every registry of the map (crproxy config --help)',
   )
   return lines.join('\n') + '\n'

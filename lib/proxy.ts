@@ -15,6 +15,8 @@ import { UpstreamSet } from './registry/upstreams.js'
 import { createProxyServer } from './server.js'
 import { HashWorkerPool } from './stages/hash-worker.js'
 import { TimedTransport } from './stages/timed-transport.js'
+import { ensureUsableCacheDir } from './cache/usable-dir.js'
+import { InflightRequests, type ShutdownSummary } from './inflight-requests.js'
 import { UpstreamClient } from './upstream/client.js'
 import type { UpstreamClientOptions } from './upstream/types.js'
 
@@ -70,8 +72,18 @@ export interface RunningProxy {
   /** What the server is bound to, e.g. `http://0.0.0.0:5000`, for logs. */
   address: string
   port: number
-  close(graceMs?: number): Promise<void>
+  /** Requests being answered now. */
+  inflight(): number
+  /** Stops accepting, lets requests in flight finish for `graceMs` (default DEFAULT_SHUTDOWN_GRACE), then cuts them, each logged. */
+  close(graceMs?: number): Promise<ShutdownSummary>
 }
+
+/**
+ * --shutdown-grace: inside the 30 s that systemd (TimeoutStopSec), Compose
+ * (stop_grace_period) and Kubernetes (terminationGracePeriodSeconds) give
+ * before SIGKILL, with room left to log the cuts and close the cache.
+ */
+export const DEFAULT_SHUTDOWN_GRACE = 25_000
 
 /** How long a follower waits on a fill that shows no progress (--follow-timeout). */
 export const DEFAULT_FOLLOW_TIMEOUT = 5_000
@@ -91,6 +103,7 @@ export async function buildDeps(cfg: ProxyConfig): Promise<ProxyDeps> {
   // One set of SHA-256 threads for fills, uncached blobs and verify-on-serve.
   const hashing = new HashWorkerPool()
   void hashing.warm()
+  if (cfg.cacheDir) await ensureUsableCacheDir(cfg.cacheDir)
   // Opened first: the blob cache indexes the manifests' files with its own
   // under --cache-max-size (one LRU for both).
   const manifests = cfg.cacheDir
@@ -140,7 +153,9 @@ export async function buildDeps(cfg: ProxyConfig): Promise<ProxyDeps> {
 
 export async function startProxy(cfg: ProxyConfig, listen: { host?: string; port: number }): Promise<RunningProxy> {
   const deps = await buildDeps(cfg)
+  const inflight = new InflightRequests()
   const server = createProxyServer(deps, {
+    inflight,
     headersTimeout: cfg.headersTimeout,
     keepAliveTimeout: cfg.keepAliveTimeout,
     tls: cfg.tls,
@@ -172,17 +187,26 @@ export async function startProxy(cfg: ProxyConfig, listen: { host?: string; port
     port: addr.port,
     url: `${deps.scheme}://${shownHost}:${addr.port}`,
     address: `${deps.scheme}://${host}:${addr.port}`,
-    async close(graceMs = 10_000) {
+    inflight: () => inflight.size,
+    async close(graceMs = DEFAULT_SHUTDOWN_GRACE) {
       // Stop accepting, let in-flight responses finish (bounded), then cut.
+      const started = Date.now()
+      inflight.shutdownBegins()
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
-      const timer = setTimeout(() => server.closeAllConnections(), graceMs)
+      let cut = 0
+      const timer = setTimeout(() => {
+        cut = inflight.cutAll(graceMs)
+        server.closeAllConnections()
+      }, graceMs)
       await closed
       clearTimeout(timer)
+      const summary = inflight.summary(cut, started)
       await deps.cache?.close()
       await deps.hashing.close()
       await deps.manifests?.close()
       ;(deps.transport as UpstreamClient).close()
+      return summary
     },
   }
 }

@@ -15,6 +15,7 @@ import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { ProxyDeps, RequestContext } from './context.js'
 import { badRequest, notFound, ProxyError, toProxyError } from './errors.js'
+import type { InflightRequests } from './inflight-requests.js'
 import { handleHealthz, handleHelp, handleMetrics } from './handlers/meta.js'
 import { handleToken } from './handlers/token.js'
 import { handleV2 } from './handlers/v2.js'
@@ -37,6 +38,8 @@ export interface ProxyServerOptions {
   requestTimeout?: number
   /** ms a response may wait on a client that reads nothing before the connection is cut (default 60 s). */
   clientStallTimeout?: number
+  /** Told of every request while it runs (the shutdown names the ones it cuts). */
+  inflight?: InflightRequests
 }
 
 export const DEFAULT_MAX_CONNS_PER_CLIENT = 256
@@ -138,7 +141,10 @@ export function createProxyServer(deps: ProxyDeps, opts: ProxyServerOptions = {}
       signal: controller.signal,
     }
     const bytesBefore = req.socket.bytesWritten
+    const shownPath = rawPath.length > 256 ? rawPath.slice(0, 256) + '…' : rawPath
+    const ended = opts.inflight?.add({ method: req.method, path: shownPath, client: ctx.client, started: Date.now(), log: ctx.log })
     res.once('close', () => {
+      ended?.()
       if (!res.writableFinished) controller.abort(new Error('client went away'))
       const ms = Number(process.hrtime.bigint() - started) / 1e6
       const status = res.writableFinished ? res.statusCode : res.headersSent ? res.statusCode : 499
@@ -146,7 +152,7 @@ export function createProxyServer(deps: ProxyDeps, opts: ProxyServerOptions = {}
       ctx.log.info('request', {
         method: req.method,
         host: req.headers.host,
-        path: rawPath.length > 256 ? rawPath.slice(0, 256) + '…' : rawPath,
+        path: shownPath,
         status,
         bytes: req.socket ? req.socket.bytesWritten - bytesBefore : undefined,
         ms: Math.round(ms * 10) / 10,

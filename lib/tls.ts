@@ -7,8 +7,9 @@ import { readFile } from 'node:fs/promises'
 import type { Server } from 'node:http'
 import type https from 'node:https'
 import { createSecureContext, type SecureContextOptions } from 'node:tls'
-import { X509Certificate } from 'node:crypto'
+import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { ConfigError } from './config.js'
+import { errnoReason } from './errno-reason.js'
 
 export interface TlsFiles {
   certPath: string
@@ -36,20 +37,36 @@ export async function loadTls(files: TlsFiles): Promise<TlsMaterial> {
     try {
       return await readFile(path)
     } catch (err) {
-      throw new ConfigError(`${what} ${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+      throw new ConfigError(`${what} ${path}: cannot read: ${errnoReason(err)}`)
     }
   }
   const cert = await read(files.certPath, '--tls-cert')
   const key = await read(files.keyPath, '--tls-key')
+  // Each file on its own first, so the error names the one that is wrong.
   let x509: X509Certificate
   try {
-    createSecureContext({ cert, key } satisfies SecureContextOptions)
     x509 = new X509Certificate(cert)
   } catch (err) {
-    throw new ConfigError(`--tls-cert/--tls-key: ${(err as Error).message}`)
+    throw new ConfigError(`--tls-cert ${files.certPath}: not a PEM certificate (${opensslReason(err)})`)
+  }
+  try {
+    createPrivateKey(key)
+  } catch (err) {
+    throw new ConfigError(`--tls-key ${files.keyPath}: not an unencrypted PEM private key (${opensslReason(err)})`)
+  }
+  try {
+    createSecureContext({ cert, key } satisfies SecureContextOptions)
+  } catch (err) {
+    throw new ConfigError(`--tls-cert ${files.certPath} with --tls-key ${files.keyPath}: ${opensslReason(err)}`)
   }
   const names = x509.subjectAltName ?? x509.subject
   return { cert, key, subject: names.replace(/\s+/g, ' '), validTo: new Date(x509.validTo).toISOString() }
+}
+
+/** "error:05800074:x509 certificate routines::key values mismatch" → "key values mismatch". */
+function opensslReason(err: unknown): string {
+  const msg = (err as Error).message ?? String(err)
+  return /^error:[0-9A-F]+:[^:]*:[^:]*:(.+)$/.exec(msg)?.[1] ?? msg
 }
 
 /** New handshakes use the files as they are now; on any error the old context stays. */

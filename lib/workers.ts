@@ -16,12 +16,12 @@ import { availableParallelism } from 'node:os'
 import { ConfigError } from './config.js'
 import type { Fields, Logger } from './log.js'
 
-type Message = { crproxy: 'shutdown' } | { crproxy: 'reload' }
+type Message = { crproxy: 'shutdown' } | { crproxy: 'reload' } | { crproxy: 'fatal'; message: string }
 
 /** `1` (default), `4`, or `0`/`auto` for one per core. */
 export function parseWorkers(s: string): number {
   if (s === 'auto' || s === '0') return availableParallelism()
-  if (!/^\d+$/.test(s) || Number(s) > 1024) throw new ConfigError(`--workers: expected a number of processes or auto, got ${JSON.stringify(s)}`)
+  if (!/^\d+$/.test(s) || Number(s) > 1024) throw new ConfigError(`--workers: invalid value ${JSON.stringify(s)}: expected a number of processes (1 to 1024), 0 or auto`)
   return Number(s)
 }
 
@@ -69,6 +69,20 @@ export interface PrimaryOptions {
   restartWindow?: number
   /** ms the workers get to drain before they are killed. */
   shutdownGrace?: number
+  /** Prints the one line a worker's refused configuration ends the start with. */
+  fatal: (message: string) => void
+}
+
+/**
+ * In a worker: hands a configuration error to the primary, which prints it
+ * once (every worker would otherwise print the same line). False in a
+ * single process: print it yourself.
+ */
+export async function reportFatalToPrimary(message: string): Promise<boolean> {
+  const send = process.send?.bind(process)
+  if (!cluster.isWorker || !send) return false
+  // Delivered before the worker exits (an exit right after send() can drop it).
+  return new Promise((resolve) => send({ crproxy: 'fatal', message } satisfies Message, undefined, {}, (err) => resolve(!err)))
 }
 
 /** Runs the primary until shutdown; returns the process exit code. */
@@ -81,6 +95,8 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
   const restarts: number[] = []
   let stopping = false
   let exitCode = 0
+  let listening = false
+  let fatalMessage: string | undefined
 
   return new Promise((resolve) => {
     const send = (m: Message) => {
@@ -89,6 +105,9 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
     const fork = (): Worker => {
       const w = cluster.fork()
       w.on('error', () => {}) // IPC to a dying worker (EPIPE): the exit handler deals with it
+      w.on('message', (m: Message) => {
+        if (m?.crproxy === 'fatal' && fatalMessage === undefined) fatalMessage = String(m.message)
+      })
       return w
     }
     const alive = () => Object.values(cluster.workers ?? {}).filter(Boolean).length
@@ -96,7 +115,8 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
       if (stopping) return
       stopping = true
       exitCode = code
-      log.info('stopping workers', { reason: why })
+      if (!listening && fatalMessage !== undefined) opts.fatal(fatalMessage)
+      else log.info('stopping workers', { reason: why })
       send({ crproxy: 'shutdown' })
       setTimeout(() => {
         for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL')
@@ -108,6 +128,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
       process.off('SIGINT', onTerm)
       process.off('SIGHUP', onHup)
       cluster.off('exit', onExit)
+      cluster.removeAllListeners('listening')
       resolve(exitCode)
     }
     const onTerm = (sig: string) => stop(sig, 0)
@@ -122,8 +143,9 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
       }
       if (code === 2) {
         // A configuration the worker refused (port in use, cache dir): a
-        // restart would fail the same way.
-        log.error('worker refused its configuration: stopping', { worker: w.id })
+        // restart would fail the same way. Before any worker listened, the
+        // worker's own message is the one line of a failed start.
+        if (listening || fatalMessage === undefined) log.error('worker refused its configuration: stopping', { worker: w.id })
         return stop('worker configuration error', 2)
       }
       const now = Date.now()
@@ -140,7 +162,10 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
     process.on('SIGINT', onTerm)
     process.on('SIGHUP', onHup)
     cluster.on('exit', onExit)
-    log.info('starting workers', { workers: opts.workers, pid: process.pid })
+    cluster.once('listening', () => {
+      listening = true
+      log.info('workers started', { workers: opts.workers, pid: process.pid })
+    })
     for (let i = 0; i < opts.workers; i++) fork()
   })
 }

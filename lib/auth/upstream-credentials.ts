@@ -22,6 +22,8 @@
 import { readFile, stat } from 'node:fs/promises'
 import { LRUCache } from 'lru-cache'
 import { ConfigError } from '../config.js'
+import { errnoReason } from '../errno-reason.js'
+import { jsonSyntaxError } from '../json-error.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
 import { bearerRealm, param, parseChallenges, type Challenge } from '../registry/challenge.js'
@@ -55,7 +57,7 @@ export function parseAuthFile(text: string, source: string): ParsedAuthFile {
   try {
     doc = JSON.parse(text)
   } catch {
-    throw new ConfigError(`auth file ${source}: not valid JSON`)
+    throw new ConfigError(`auth file ${source}: not valid JSON: ${jsonSyntaxError(text) ?? 'unreadable'}`)
   }
   const auths = (doc as { auths?: unknown } | null)?.auths
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc) || auths === null || typeof auths !== 'object' || Array.isArray(auths)) {
@@ -94,7 +96,7 @@ export async function loadAuthFile(path: string): Promise<ParsedAuthFile> {
     text = await readFile(path, 'utf8')
     mode = (await stat(path)).mode
   } catch (err) {
-    throw new ConfigError(`auth file ${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    throw new ConfigError(`auth file ${path}: cannot read: ${errnoReason(err)}`)
   }
   const parsed = parseAuthFile(text, path)
   if (mode & 0o077) parsed.warnings.push(`${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}): chmod 600 it`)

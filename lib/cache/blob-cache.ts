@@ -283,13 +283,16 @@ export class BlobCache {
   async claim(digest: string, source: string): Promise<FillClaim | FillFollower | null> {
     const hex = hexOf(digest)
     if (!hex || !this.#writable || this.#closed) return null
-    this.#metrics.miss()
     const sid = sourceId(source)
     try {
       for (let attempt = 0; attempt < 4; attempt++) {
         const result = await this.#claimOnce(hex, sid, digest)
-        if (result !== 'retry') return result
+        if (result === 'retry') continue
+        // A writer's miss is counted once it knows the blob will be cached (writer-claim.ts).
+        if (result === null || result.role !== 'writer') this.#metrics.miss()
+        return result
       }
+      this.#metrics.miss()
       return null
     } catch (err) {
       this.#warnOnce(errCode(err), 'cache claim failed: serving uncached', { digest, code: errCode(err) })
@@ -341,7 +344,10 @@ export class BlobCache {
         return writerClaim(fill, {
           digest,
           fillTimeout: this.#fillTimeout,
-          accepts: (size) => !this.#closed && (size === undefined || this.#index.fits(size)),
+          refuses: (size) =>
+            this.#closed ? 'closing' : size !== undefined && !this.#index.fits(size) ? 'larger_than_cache_max_size' : undefined,
+          onMiss: () => this.#metrics.miss(),
+          onUncached: (reason) => this.#metrics.uncached(reason),
           fits: (bytes) => this.#index.fits(bytes),
           onClientGone: (kept) => this.#metrics.clientGone(kept),
           onClientBytes: (n) => this.#metrics.served('upstream', n),

@@ -22,6 +22,7 @@ export class CacheMetrics {
   readonly #evictions
   readonly #verifySkipped
   readonly #clientGone
+  readonly #uncached
 
   constructor(m: Metrics, gauges: Gauges) {
     this.#hits = m.counter('crproxy_cache_hits_total', 'Blob requests answered from the cache')
@@ -39,6 +40,7 @@ export class CacheMetrics {
       'crproxy_cache_fills_client_gone_total',
       "Fills whose client left before the end: kept (followed, or half in) or dropped",
     )
+    this.#uncached = m.counter('crproxy_cache_uncached_total', 'Blob requests served from the upstream without caching, by reason (e.g. larger than --cache-max-size)')
     m.collected('crproxy_cache_bytes', 'Bytes of committed blobs in the cache index', gauges.bytes)
     m.collected(
       'crproxy_cache_manifest_bytes',
@@ -63,6 +65,10 @@ export class CacheMetrics {
     if (source === 'cache') this.counts.bytesFromCache += n
     else this.counts.bytesFromUpstream += n
     this.#served.inc({ source }, n)
+  }
+
+  uncached(reason: string): void {
+    this.#uncached.inc({ reason })
   }
 
   clientGone(kept: boolean): void {

@@ -88,6 +88,8 @@ export interface FillClaim {
   fill(upstreamBody: Readable, size: number | undefined, wantsTail?: boolean): Readable
   /** Upstream did not answer 200: release the claim so followers go upstream themselves. */
   abandon(): void
+  /** After fill(): why the body went to the client without being cached (e.g. larger than --cache-max-size); undefined when cached. */
+  readonly uncached?: string
 }
 
 /** Someone else (this process or another sharing the dir) is filling. */

@@ -22,8 +22,12 @@ import type { FillClaim } from './types.js'
 export interface WriterClaimOptions {
   digest: string
   fillTimeout: number
-  /** May a blob of this size be cached (and is the cache still open)? */
-  accepts: (size: number | undefined) => boolean
+  /** Why a blob of this size will not be cached (`larger_than_cache_max_size`, `closing`), or undefined if it will. */
+  refuses: (size: number | undefined) => string | undefined
+  /** The claim turned into a fill, or was abandoned (a cache miss either way). */
+  onMiss?: () => void
+  /** The body is served from the upstream, not cached, for this reason. */
+  onUncached?: (reason: string) => void
   /** Would this many bytes still fit in the cache (for bodies of unknown length)? */
   fits: (bytes: number) => boolean
   /** The writer's client left: was the fill kept going or dropped? */
@@ -59,15 +63,25 @@ export function writerClaim(fill: Fill, opts: WriterClaimOptions): FillClaim {
     if (timer) clearTimeout(timer)
     return first
   }
+  let notCached: string | undefined
   return {
     role: 'writer',
+    get uncached() {
+      return notCached
+    },
     fill: (body, size, wantsTail = true) => {
       const hasher = opts.hasher?.(size)
       if (!use()) return uncached(body, digest, size, hasher)
-      if (!opts.accepts(size)) {
-        fill.abort(new Error('not cacheable'))
+      const refused = opts.refuses(size)
+      if (refused !== undefined) {
+        fill.abort(new Error('not cacheable: ' + refused))
+        notCached = refused
+        opts.onUncached?.(refused)
+        log.info('blob not cached: served from the upstream', { digest, size, reason: refused })
+        body.on('data', (c: Buffer) => opts.onClientBytes(c.length))
         return uncached(body, digest, size, hasher)
       }
+      opts.onMiss?.()
       fill.start(size)
       const keepWithoutClient = (received: number) => {
         const kept = wantsTail || fill.followers > 0 || (size !== undefined && received * 2 >= size)
@@ -94,7 +108,9 @@ export function writerClaim(fill: Fill, opts: WriterClaimOptions): FillClaim {
       })
     },
     abandon: () => {
-      if (use()) fill.abort(new Error('abandoned: upstream did not answer 200'))
+      if (!use()) return
+      opts.onMiss?.()
+      fill.abort(new Error('abandoned: upstream did not answer 200'))
     },
   }
 }

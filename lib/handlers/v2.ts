@@ -210,6 +210,7 @@ async function fill(ctx: RequestContext, deps: ProxyDeps, t: Target, claim: Fill
   // The fill fails unless exactly this many bytes arrive (lib/cache/fill.ts).
   if (size !== undefined) out['content-length'] = String(size)
   const body = claim.fill(res.body, size, wantsTail(ctx, size))
+  if (claim.uncached !== undefined) ctx.source = 'upstream'
   if (ctx.req.headers.range !== undefined) return sendRange(ctx, out, body, size)
   ctx.res.writeHead(200, out)
   await pipeline(body, ctx.res)

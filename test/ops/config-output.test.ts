@@ -1,7 +1,7 @@
 // `crproxy config containerd|podman|docker`: the printed files parse, name
 // every registry of the map once, and the mirror hosts they name route to
 // the right upstream on a proxy with the same suffix.
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { main } from '../../lib/cli.js'
@@ -155,4 +155,32 @@ t.test('bad input: exit 2, one line', async (t) => {
   const help = await run(['--help'])
   t.equal(help.code, 0)
   t.match(help.stdout, /crproxy config containerd\|podman\|docker/)
+})
+
+t.test('--output-dir writes the files (containerd, podman), says what it wrote, and matches what is printed', async (t) => {
+  const out = t.testdir()
+  const args = ['--suffix', 'mirror.test', '--proxy', 'http://crproxy:5000', '--registry-map', mapFile]
+  const printed = splitFiles((await run(['containerd', ...args])).stdout)
+  const r = await run(['containerd', ...args, '--output-dir', join(out, 'certs.d')])
+  t.equal(r.code, 0, r.stderr)
+  const wrote = r.stdout.trim().split('\n')
+  t.equal(wrote.length, printed.size, 'one line per file written')
+  for (const [name, text] of printed) {
+    const rel = name.slice('/etc/containerd/certs.d/'.length)
+    const path = join(out, 'certs.d', rel)
+    t.ok(wrote.some((l) => l.startsWith(`wrote ${path} `) && l.endsWith(`(${name})`)), `reported: ${path}`)
+    t.equal(readFileSync(path, 'utf8').trim(), text.trim(), `${rel} as printed`)
+  }
+  const p = await run(['podman', ...args, '--output-dir', join(out, 'registries.conf.d')])
+  t.equal(p.code, 0, p.stderr)
+  t.match(p.stdout, `wrote ${join(out, 'registries.conf.d', 'crproxy.conf')}`)
+  const podmanPrinted = (await run(['podman', ...args])).stdout
+  t.equal(readFileSync(join(out, 'registries.conf.d', 'crproxy.conf'), 'utf8'), podmanPrinted.replace(/^# .*\n/, ''), 'podman drop-in as printed')
+  const d = await run(['docker', ...args, '--output-dir', out])
+  t.equal(d.code, 2)
+  t.match(d.stderr, /--output-dir does not apply: \/etc\/docker\/daemon.json holds other settings/)
+  writeFileSync(join(out, 'a-file'), '')
+  const bad = await run(['containerd', ...args, '--output-dir', join(out, 'a-file')])
+  t.equal(bad.code, 2)
+  t.match(bad.stderr, /^crproxy: config: cannot write .*a-file.*: not a directory \(ENOTDIR\)\n$/)
 })
