@@ -5,9 +5,11 @@
 //     ├─ /healthz /help /metrics ─▶ handlers/meta.ts
 //     ├─ /token/…  ─▶ handlers/token.ts ─▶ announced realm only
 //     └─ /v2/…     ─▶ handlers/v2.ts: grammar ─▶ route (Host, ?ns=)
-//                     ├─ blob hit ─▶ cache read ─▶ [verify] ─▶ client
-//                     └─ upstream client ─▶ [redirects] ─▶ [header rewrite]
-//                                        ─▶ [tee to cache + verify] ─▶ client
+//                     ├─ blob, cached ─▶ handlers/cached-blob.ts
+//                     │    ├─ hit for this upstream ─▶ [access check] ─▶ cache read ─▶ [verify] ─▶ client
+//                     │    └─ miss ─▶ upstream client ─▶ [redirects] ─▶ [tee to cache + verify] ─▶ client
+//                     └─ the rest ─▶ handlers/pass-through.ts (manifests: manifests/handler.ts)
+//                                   ─▶ upstream client ─▶ [redirects] ─▶ [header rewrite] ─▶ [verify] ─▶ client
 import { randomBytes } from 'node:crypto'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'

@@ -1,0 +1,279 @@
+// A blob request with a cache (lib/cache/blob-cache.ts), routed to one
+// upstream:
+//
+//   hit for this upstream ─authorised─▶ served from disk (verified)
+//   miss ─claim─▶ writer:   one upstream GET, teed to the cache and the client
+//             ├─▶ follower: streams the fill; no progress within
+//             │             --follow-timeout ─▶ fetches on its own
+//             └─▶ none:     uncached (a Range still cut from the verified whole)
+import { once } from 'node:events'
+import type { Readable, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { sendBlob } from '../cache/read-stream.js'
+import type { FillClaim, FillFollower } from '../cache/types.js'
+import type { ProxyDeps, RequestContext } from '../context.js'
+import { rangeNotSatisfiable, UpstreamError } from '../errors.js'
+import { parseRange } from '../registry/range.js'
+import { upstreamSource } from '../registry/upstreams.js'
+import { requestFollowingRedirects } from '../stages/redirect.js'
+import { VerifyDigest } from '../stages/verify-digest.js'
+import type { UpstreamResponse } from '../upstream/types.js'
+import { authorised, granted } from './blob-access.js'
+import { blobHeaders, partialHeaders, sendRange } from './blob-response.js'
+import { proxy, recordAccess, type Target, wholeBlob } from './pass-through.js'
+import { contentLength, responseHeaders, sendUpstream } from './upstream-response.js'
+
+export async function serveBlobWithCache(ctx: RequestContext, deps: ProxyDeps, t: Target, digest: string): Promise<void> {
+  const cache = deps.cache!
+  // The shared copy is served only to requests routed to an upstream that
+  // delivered it itself; any other upstream fills it again (cache/origins.ts).
+  const source = upstreamSource(t.upstream)
+  const hit = await cache.lookup(digest, source)
+  // A HEAD sends no bytes: unless the grants already cover it, the upstream's
+  // own answer is the one to give (a cached copy must not change it).
+  if (hit && ctx.head && !granted(ctx, deps, t)) return proxy(ctx, deps, t)
+  if (hit) {
+    if (!(await authorised(ctx, deps, t))) return
+    const served = await serveHit(ctx, cache, digest, hit.size)
+    if (served) return
+    // The file vanished or no longer matched (evicted): fetch it again below.
+  }
+  // A Range on a miss is cut from the whole blob as it is fetched (and
+  // verified) into the cache: a range the proxy passed through could not be
+  // checked against the digest.
+  if (ctx.head) return proxy(ctx, deps, t)
+
+  // A follower whose fill fails before its first byte has answered nothing:
+  // the blob is a miss again, and this request claims it once more (as a
+  // writer, most likely). Not proxy(): a Range passed through would not be
+  // verified.
+  for (let attempt = 1; ; attempt++) {
+    const claim = await claimWithin(cache, digest, source, deps.followTimeout)
+    if (claim === 'timeout') {
+      ctx.log.info('the fill of this blob has not started: fetching on our own', { digest, after: deps.followTimeout })
+      return fetchUncached(ctx, deps, t, digest)
+    }
+    // No fill to join (the cache cannot take it, or the one waited on was
+    // dropped): uncached, but a Range still comes from the verified whole.
+    if (!claim) return ctx.req.headers.range === undefined ? proxy(ctx, deps, t) : fetchUncached(ctx, deps, t, digest)
+    if (claim.role === 'writer') return fill(ctx, deps, t, claim, digest)
+    let allowed: boolean
+    try {
+      allowed = await authorised(ctx, deps, t)
+    } catch (err) {
+      claim.body.destroy()
+      throw err
+    }
+    if (!allowed) return void claim.body.destroy()
+    const outcome = await serveFollower(ctx, deps, claim, digest)
+    if (outcome === 'served') return
+    if (outcome === 'stalled') {
+      ctx.log.info('the fill being followed made no progress: fetching on our own', { digest, after: deps.followTimeout })
+      return fetchUncached(ctx, deps, t, digest)
+    }
+    ctx.log.debug('the fill being followed failed before its first byte', { digest, attempt })
+    if (attempt === 2) throw new UpstreamError('reset', t.upstream.url.origin, `two fills of ${digest} in a row failed before their first byte`)
+  }
+}
+
+/**
+ * cache.claim(), but a claim still waiting after `ms` (following a fill
+ * whose upstream has not answered yet, or another process's that has not
+ * started) is given up: the caller fetches on its own, and whatever the
+ * claim becomes later is released.
+ */
+async function claimWithin(
+  cache: NonNullable<ProxyDeps['cache']>,
+  digest: string,
+  source: string,
+  ms: number,
+): Promise<FillClaim | FillFollower | null | 'timeout'> {
+  const claimed = cache.claim(digest, source)
+  if (!Number.isFinite(ms) || ms <= 0) return claimed
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)))
+  const first = await Promise.race([claimed, timeout])
+  clearTimeout(timer)
+  if (first === 'timeout') {
+    claimed.then(
+      (late) => {
+        if (late?.role === 'follower') late.body.destroy()
+        else late?.abandon()
+      },
+      () => {},
+    )
+  }
+  return first
+}
+
+/** The writer of a miss: one upstream GET, teed to the cache and the client. */
+async function fill(ctx: RequestContext, deps: ProxyDeps, t: Target, claim: FillClaim, digest: string): Promise<void> {
+  // The fill may outlive this client (others may be waiting on it), so its
+  // upstream request must not die with the client's signal.
+  const controller = new AbortController()
+  let res: UpstreamResponse
+  try {
+    res = await requestFollowingRedirects(deps.transport, wholeBlob(t, controller.signal), ctx.log)
+  } catch (err) {
+    claim.abandon()
+    throw err
+  }
+  recordAccess(ctx, deps, t, res.status)
+  if (res.status !== 200) {
+    claim.abandon()
+    ctx.source = 'upstream'
+    return sendUpstream(ctx, res, responseHeaders(ctx, deps, t.upstream, res))
+  }
+  ctx.source = 'fill'
+  const size = contentLength(res)
+  const out = responseHeaders(ctx, deps, t.upstream, res)
+  out['docker-content-digest'] = digest
+  // The fill fails unless exactly this many bytes arrive (lib/cache/fill.ts).
+  if (size !== undefined) out['content-length'] = String(size)
+  const body = claim.fill(res.body, size, wantsTail(ctx, size))
+  if (claim.uncached !== undefined) ctx.source = 'upstream'
+  if (ctx.req.headers.range !== undefined) return sendRange(ctx, out, body, size)
+  ctx.res.writeHead(200, out)
+  await pipeline(body, ctx.res)
+}
+
+/**
+ * Does this request want the blob to its last byte (no Range, one that does
+ * not parse, or one that runs to the end)? Such a pull, when cut, is resumed,
+ * so its fill is worth finishing; a closed or unsatisfiable range's is not
+ * (writer-claim.ts).
+ */
+function wantsTail(ctx: RequestContext, size: number | undefined): boolean {
+  if (ctx.req.headers.range === undefined || size === undefined) return true
+  const range = parseRange(ctx.req.headers.range, size)
+  return range === null || (range !== 'unsatisfiable' && range.end === size - 1)
+}
+
+/**
+ * A blob fetched for this request alone, verified on its way, not cached
+ * (someone else holds the fill but makes no progress). A Range is cut from
+ * the whole, as on a miss.
+ */
+async function fetchUncached(ctx: RequestContext, deps: ProxyDeps, t: Target, digest: string): Promise<void> {
+  const res = await requestFollowingRedirects(deps.transport, wholeBlob(t, ctx.signal), ctx.log)
+  ctx.source = 'upstream'
+  const out = responseHeaders(ctx, deps, t.upstream, res)
+  if (res.status !== 200) return sendUpstream(ctx, res, out)
+  out['docker-content-digest'] = digest
+  const size = contentLength(res)
+  // VerifyDigest fails unless exactly this many bytes arrive.
+  if (size !== undefined) out['content-length'] = String(size)
+  const verify = new VerifyDigest({ digest, size, hasher: deps.hashing.create(size) })
+  pipeline(res.body, verify).catch(() => {}) // errors surface on `verify`
+  if (ctx.req.headers.range !== undefined) return sendRange(ctx, out, verify, size)
+  ctx.res.writeHead(200, out)
+  await pipeline(verify, ctx.res)
+}
+
+/**
+ * Streams someone else's fill. Nothing is answered before its first bytes
+ * are readable, so a fill that fails before then (its upstream died, stalled
+ * or sent wrong bytes, its writer process was killed) is 'failed' with
+ * nothing sent, instead of a 200 cut at zero bytes or a 500; one that shows
+ * no byte within the follow timeout is 'stalled', and this request fetches
+ * on its own. Once streaming, a fill that makes no progress for that long
+ * while the client keeps up is cut, so that the client's retry fetches on its
+ * own instead of waiting out the fill's idle timeout.
+ */
+async function serveFollower(ctx: RequestContext, deps: ProxyDeps, f: FillFollower, digest: string): Promise<'served' | 'failed' | 'stalled'> {
+  ctx.source = 'follower'
+  const first = await firstBytes(f.body, () => true, deps.followTimeout)
+  if (first !== 'ready') return first === 'timeout' ? 'stalled' : 'failed'
+  if (f.idleMs() >= deps.followTimeout) {
+    f.body.destroy() // nothing sent yet
+    return 'stalled'
+  }
+  const stopGuard = guardProgress(f, ctx.res, deps.followTimeout, () => {
+    ctx.log.warn('the fill being followed stalled mid-stream: cutting the client so that it retries', { digest })
+    f.body.destroy(Object.assign(new Error('the fill being followed made no progress'), { code: 'ETIMEDOUT' }))
+  })
+  try {
+    if (ctx.req.headers.range !== undefined) await sendRange(ctx, blobHeaders(digest, f.size), f.body, f.size)
+    else {
+      ctx.res.writeHead(200, blobHeaders(digest, f.size))
+      await sendBlob(f.body, ctx.res)
+    }
+  } finally {
+    stopGuard()
+  }
+  return 'served'
+}
+
+/**
+ * Calls onStall when the fill being followed has written nothing for `ms`
+ * while this follower had read all of it and its client was keeping up.
+ */
+function guardProgress(f: FillFollower, res: Writable, ms: number, onStall: () => void): () => void {
+  if (!Number.isFinite(ms) || ms <= 0) return () => {}
+  const timer = setInterval(() => {
+    if (!res.writableNeedDrain && f.body.readableLength === 0 && f.idleMs() >= ms) onStall()
+  }, Math.max(50, Math.min(1000, ms / 4)))
+  timer.unref()
+  return () => clearInterval(timer)
+}
+
+/** Serves a cached blob; false when its file is gone and the caller must refetch. */
+async function serveHit(
+  ctx: RequestContext,
+  cache: NonNullable<ProxyDeps['cache']>,
+  digest: string,
+  size: number,
+): Promise<boolean> {
+  ctx.source = 'cache'
+  const range = parseRange(ctx.req.headers.range, size)
+  if (range === 'unsatisfiable') throw rangeNotSatisfiable(size)
+  const headers: Record<string, string> = blobHeaders(digest, size)
+  if (ctx.head) {
+    ctx.res.writeHead(200, headers)
+    ctx.res.end()
+    return true
+  }
+  const stream = cache.createReadStream(digest, range ?? undefined)
+  if ((await firstBytes(stream, hitIsMiss)) !== 'ready') return false
+  if (range) ctx.res.writeHead(206, { ...headers, ...partialHeaders(range, size) })
+  else ctx.res.writeHead(200, headers)
+  await sendBlob(stream, ctx.res)
+  return true
+}
+
+/**
+ * Waits until the first bytes (or the end) are readable, at most `within`
+ * ms when given ('timeout': the stream is destroyed). An error before then
+ * destroys the stream and, when `isMiss` says so, is 'failed': nothing was
+ * sent, and the caller treats the blob as a miss. Other errors are thrown.
+ */
+async function firstBytes(stream: Readable, isMiss: (err: unknown) => boolean, within?: number): Promise<'ready' | 'failed' | 'timeout'> {
+  const ac = new AbortController()
+  const waits: Promise<unknown>[] = [once(stream, 'readable', { signal: ac.signal }), once(stream, 'end', { signal: ac.signal })]
+  let timer: NodeJS.Timeout | undefined
+  if (within !== undefined && Number.isFinite(within) && within > 0) {
+    waits.push(new Promise((resolve) => (timer = setTimeout(() => resolve('timeout'), within))))
+  }
+  try {
+    const outcome = await Promise.race(waits)
+    if (outcome !== 'timeout') return 'ready'
+    stream.destroy()
+    return 'timeout'
+  } catch (err) {
+    stream.destroy()
+    if (isMiss(err)) return 'failed'
+    throw err
+  } finally {
+    clearTimeout(timer)
+    ac.abort()
+  }
+}
+
+/**
+ * A hit's file gone (ENOENT), or found not to match its index entry before a
+ * byte was sent (EINTEGRITY: a truncated or rotten file, already evicted).
+ */
+function hitIsMiss(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code
+  return code === 'ENOENT' || code === 'EINTEGRITY'
+}
