@@ -55,7 +55,7 @@ export async function serveBlobWithCache(ctx: RequestContext, deps: ProxyDeps, t
     }
     // No fill to join (the cache cannot take it, or the one waited on was
     // dropped): uncached, but a Range still comes from the verified whole.
-    if (!claim) return ctx.req.headers.range === undefined ? proxy(ctx, deps, t) : fetchUncached(ctx, deps, t, digest)
+    if (!claim) return fetchUncached(ctx, deps, t, digest)
     if (claim.role === 'writer') return fill(ctx, deps, t, claim, digest)
     let allowed: boolean
     try {
@@ -151,12 +151,14 @@ function wantsTail(ctx: RequestContext, size: number | undefined): boolean {
 
 /**
  * A blob fetched for this request alone, verified on its way, not cached
- * (someone else holds the fill but makes no progress). A Range is cut from
- * the whole, as on a miss.
+ * (no fill to join, or one that makes no progress): the plain pass-through,
+ * except that a Range is cut from the verified whole, as on a miss.
  */
 async function fetchUncached(ctx: RequestContext, deps: ProxyDeps, t: Target, digest: string): Promise<void> {
+  if (ctx.req.headers.range === undefined) return proxy(ctx, deps, t)
   const res = await requestFollowingRedirects(deps.transport, wholeBlob(t, ctx.signal), ctx.log)
   ctx.source = 'upstream'
+  recordAccess(ctx, deps, t, res.status)
   const out = responseHeaders(ctx, deps, t.upstream, res)
   if (res.status !== 200) return sendUpstream(ctx, res, out)
   out['docker-content-digest'] = digest
@@ -165,9 +167,7 @@ async function fetchUncached(ctx: RequestContext, deps: ProxyDeps, t: Target, di
   if (size !== undefined) out['content-length'] = String(size)
   const verify = new VerifyDigest({ digest, size, hasher: deps.hashing.create(size) })
   pipeline(res.body, verify).catch(() => {}) // errors surface on `verify`
-  if (ctx.req.headers.range !== undefined) return sendRange(ctx, out, verify, size)
-  ctx.res.writeHead(200, out)
-  await pipeline(verify, ctx.res)
+  return sendRange(ctx, out, verify, size)
 }
 
 /**
