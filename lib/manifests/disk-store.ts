@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { isSha256Digest } from '../registry/grammar.js'
 import { constants } from 'node:fs'
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises'
 import { DIR_MODE, FILE_MODE } from '../cache/paths.js'
 import { dirname, join } from 'node:path'
 import { essence } from './media-types.js'
@@ -31,6 +31,15 @@ export interface TagRecord {
 function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code
   return code === 'ENOENT' || code === 'ENOTDIR'
+}
+
+/** A sidecar or tag record is a few hundred bytes of JSON; a bigger file is not ours. */
+const MAX_RECORD_SIZE = 64 * 1024
+
+/** A planted symlink (ELOOP under O_NOFOLLOW) or an oversized file: not a record of ours. */
+function isNotOurs(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code
+  return code === 'ELOOP' || code === 'EFBIG'
 }
 
 export function sha256Hex(b: Buffer): string {
@@ -78,9 +87,10 @@ export async function readManifest(
   const hex = digest.slice('sha256:'.length)
   let sidecarText: string
   try {
-    sidecarText = await readFile(paths.sidecar(repoDir, hex), 'utf8')
+    sidecarText = (await readBounded(paths.sidecar(repoDir, hex), MAX_RECORD_SIZE)).toString('utf8')
   } catch (err) {
     if (isMissing(err)) return null
+    if (isNotOurs(err)) return 'corrupt'
     throw err
   }
   const meta = parseSidecar(sidecarText)
@@ -152,9 +162,9 @@ export async function removeFile(file: string): Promise<void> {
 export async function readTag(file: string): Promise<{ record: TagRecord; bytes: number } | null> {
   let text: string
   try {
-    text = await readFile(file, 'utf8')
+    text = (await readBounded(file, MAX_RECORD_SIZE)).toString('utf8')
   } catch (err) {
-    if (isMissing(err)) return null
+    if (isMissing(err) || isNotOurs(err)) return null
     throw err
   }
   try {

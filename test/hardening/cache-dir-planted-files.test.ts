@@ -11,6 +11,8 @@ import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync,
 import { join } from 'node:path'
 import t from 'tap'
 import { fillKey, sourceId } from '../../lib/cache/paths.js'
+import { readTag, writeTag } from '../../lib/manifests/disk-store.js'
+import { ManifestPaths } from '../../lib/manifests/paths.js'
 import { request, startTestProxy } from '../fixtures/proxy.js'
 import { startHarness } from './fixtures/harness.js'
 import { digestOf, startLenientRegistry } from './fixtures/lenient-registry.js'
@@ -80,4 +82,18 @@ t.test('cached blobs and manifests are owner-only', async (t) => {
   t.ok(paths.some((p) => p.includes('manifests') && statSync(p).isFile()), 'a manifest file is there')
   const open = paths.filter((p) => (statSync(p).mode & 0o077) !== 0)
   t.same(open.map((p) => `${p.slice(cacheDir.length) || '/'} ${(statSync(p).mode & 0o777).toString(8)}`), [], 'nothing readable by group or others')
+})
+
+t.test('a planted symlink in manifests/ is not believed', async (t) => {
+  const dir = t.testdir({ elsewhere: {}, manifests: {} })
+  const paths = new ManifestPaths(dir)
+  const record = { digest: `sha256:${'a'.repeat(64)}`, mediaType: 'application/vnd.oci.image.manifest.v1+json', resolvedAt: Date.now() }
+  const real = join(dir, 'manifests', 'real.json')
+  await writeTag(paths, real, record)
+  t.equal((await readTag(real))?.record.digest, record.digest, 'a record of ours is read')
+  const planted = join(dir, 'elsewhere', 'planted.json')
+  writeFileSync(planted, readFileSync(real))
+  const link = join(dir, 'manifests', 'link.json')
+  symlinkSync(planted, link)
+  t.equal(await readTag(link), null, 'the same record behind a symlink is not')
 })
