@@ -4,6 +4,8 @@
 import { buildTime, version } from './build-info.js'
 import { ConfigError, loadRegistryMap, parseDuration, parseListen, validateUpstreamUrl } from './config.js'
 import { configCommand } from './config-output.js'
+import { cacheCommand } from './tools/cache/command.js'
+import { prefetchCommand } from './tools/prefetch/command.js'
 import { parseSize } from './cache/parse-size.js'
 import { ensureUsableCacheDir } from './cache/usable-dir.js'
 import { envName, helpText, parseFlags } from './flags.js'
@@ -23,6 +25,8 @@ export interface CliIo {
   stderr: (s: string) => void
   /** Resolves when the process should shut down (SIGTERM/SIGINT by default). */
   shutdown?: Promise<unknown>
+  /** stdout is a terminal (prefetch draws a progress bar). */
+  tty?: boolean
   /** Called once the proxy listens (tests use it to learn the port). */
   onListening?: (p: RunningProxy) => void
 }
@@ -34,6 +38,11 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     const client = () => ({ ...defaultClientOptions(), proxy: outboundProxy(io.env) })
     return configCommand(argv.slice(1), io, (source) => loadRegistryMap(source, (url) => fetchText(url, client())))
   }
+  if (argv[0] === 'cache') {
+    const client = () => ({ ...defaultClientOptions(), proxy: outboundProxy(io.env) })
+    return cacheCommand(argv.slice(1), io, (source) => loadRegistryMap(source, (url) => fetchText(url, client())))
+  }
+  if (argv[0] === 'prefetch') return prefetchCommand(argv.slice(1), io)
   let proxy: RunningProxy
   let log: Logger
   let stopReload = () => {}
