@@ -73,18 +73,17 @@ export async function cacheCommand(
   loadMap: (source: string | undefined) => Promise<RegistryMap>,
 ): Promise<number> {
   try {
+    const strange: string[] = []
     const a = minimist(normaliseArgv(argv), {
       string: ['cache-dir', 'max-size', 'older-than', 'registry-map'],
       boolean: ['json', 'dry-run', 'help'],
-      unknown: (f) => !f.startsWith('-'),
+      unknown: (f) => (f.startsWith('-') ? (strange.push(f), false) : true),
     })
     if (a['help'] || argv.length === 0) {
       io.stdout(cacheUsage)
       return argv.length === 0 ? 2 : 0
     }
-    const known = new Set(['_', 'cache-dir', 'max-size', 'older-than', 'registry-map', 'json', 'dry-run', 'help'])
-    const unknown = Object.keys(a).filter((k) => !known.has(k))
-    if (unknown.length) throw new ConfigError(`cache: unknown flag --${unknown[0]}`)
+    if (strange.length) throw new ConfigError(`cache: unknown flag ${strange[0]!.split('=')[0]}`)
     const [sub, ...args] = a._.map(String)
     if (!sub || !subcommands.has(sub)) throw new ConfigError(`cache: expected ls, du, verify, gc or rm, got ${JSON.stringify(sub ?? '')}`)
     if (sub !== 'rm' && args.length) throw new ConfigError(`cache ${sub}: unexpected argument ${JSON.stringify(args[0])}`)
