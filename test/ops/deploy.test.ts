@@ -77,6 +77,22 @@ t.test('compose and CI sidecars', async (t) => {
   t.equal(proxy['alias'], 'crproxy')
   t.ok(dind['command'].includes('--registry-mirror=http://crproxy:5000'))
   t.equal(gl['variables']['FF_NETWORK_PER_BUILD'], 'true')
+
+  // The warm-up steps: `crproxy prefetch` with flags it takes, at the proxy's port.
+  const warmups = [
+    { what: 'github', cmd: gh['jobs']['build']['steps'].find((s: { name?: string }) => s.name === 'Prefetch images')?.['run'], proxy: 'http://localhost:5000' },
+    { what: 'gitlab', cmd: gl['build']['before_script']?.find((c: string) => c.includes(' prefetch ')), proxy: 'http://crproxy:5000' },
+  ]
+  for (const w of warmups) {
+    t.type(w.cmd, 'string', `${w.what}: a prefetch step`)
+    const m = /registry\.example\.com\/crproxy:\S+ (prefetch .*?)(?: <|$)/.exec(String(w.cmd).replace(/\s+/g, ' ').trim())
+    t.ok(m, `${w.what}: runs the crproxy image's prefetch: ${w.cmd}`)
+    const args = m![1]!.split(' ')
+    t.same(args.slice(0, 3), ['prefetch', '--proxy', w.proxy], `${w.what}: through the sidecar`)
+    const r = await main([...args, '--help'], { env: {}, stdout: () => {}, stderr: (s) => t.fail(s) })
+    t.equal(r, 0, `${w.what}: crproxy takes ${args.join(' ')}`)
+    t.match(w.cmd, /-f - < \.ci\/images\.txt/, `${w.what}: the list on stdin`)
+  }
 })
 
 t.test('systemd unit', async (t) => {

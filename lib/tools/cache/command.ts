@@ -79,11 +79,11 @@ export async function cacheCommand(
       boolean: ['json', 'dry-run', 'help'],
       unknown: (f) => (f.startsWith('-') ? (strange.push(f), false) : true),
     })
+    if (strange.length) throw new ConfigError(`cache: unknown flag ${strange[0]!.split('=')[0]}`)
     if (a['help'] || argv.length === 0) {
       io.stdout(cacheUsage)
       return argv.length === 0 ? 2 : 0
     }
-    if (strange.length) throw new ConfigError(`cache: unknown flag ${strange[0]!.split('=')[0]}`)
     const [sub, ...args] = a._.map(String)
     if (!sub || !subcommands.has(sub)) throw new ConfigError(`cache: expected ls, du, verify, gc or rm, got ${JSON.stringify(sub ?? '')}`)
     if (sub !== 'rm' && args.length) throw new ConfigError(`cache ${sub}: unexpected argument ${JSON.stringify(args[0])}`)

@@ -36,7 +36,7 @@ next pull of it is served from the cache.
 
   IMAGE                    alpine:3.19, library/alpine@sha256:…, ghcr.io/org/app:1
                            (a registry other than the proxy itself is sent as ?ns=)
-  -f, --file FILE          references, one a line (# comments); repeatable
+  -f, --file FILE          references, one a line (# comments); - for stdin; repeatable
   --proxy URL              the crproxy to go through (default http://127.0.0.1:5000;
                            env CRPROXY_PREFETCH_PROXY)
   --platform os/arch[/v]   platform to take from a multi-platform index; repeatable
@@ -75,17 +75,17 @@ export async function prefetchCommand(argv: string[], io: PrefetchIo): Promise<n
       boolean: ['all-platforms', 'help'],
       alias: { f: 'file', h: 'help' },
     })
+    const unknown = Object.keys(a).filter((k) => !KNOWN.has(k))
+    if (unknown.length) throw new ConfigError(`prefetch: unknown flag ${unknown[0]!.length === 1 ? '-' : '--'}${unknown[0]}`)
     if (a['help']) {
       io.stdout(prefetchUsage)
       return 0
     }
-    const unknown = Object.keys(a).filter((k) => !KNOWN.has(k))
-    if (unknown.length) throw new ConfigError(`prefetch: unknown flag ${unknown[0]!.length === 1 ? '-' : '--'}${unknown[0]}`)
 
     const raw = a._.map(String)
     for (const file of list(a['file'])) {
       try {
-        raw.push(...referencesIn(await readFile(file, 'utf8')))
+        raw.push(...referencesIn(await readFile(file === '-' ? '/dev/stdin' : file, 'utf8')))
       } catch (err) {
         throw new ConfigError(`prefetch: cannot read ${file}: ${errnoReason(err)}`)
       }
