@@ -97,8 +97,10 @@ t.test('cache tools beside a running proxy', requireTools(), async (t) => {
   })
 
   await t.test('verify: a flipped byte is found, removed, exit 1; the proxy fetches the blob again', async (t) => {
+    const used = (await ls(t, s)).blobs.map((b) => `${b.digest} ${b.lastUsed}`)
     const clean = await cli(['cache', 'verify', ...dir])
     t.equal(clean.code, 0, clean.stderr)
+    t.same((await ls(t, s)).blobs.map((b) => `${b.digest} ${b.lastUsed}`), used, 'reading every blob does not make it look used')
     t.match(clean.stdout, `verified ${pulled.length} blobs`)
     t.match(clean.stdout, /all good/)
     const layer = alpine.layers[alpine.layers.length - 1]!

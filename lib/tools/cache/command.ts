@@ -204,7 +204,7 @@ async function gc(dir: string, policy: { maxSize?: number; olderThan?: number },
   } else {
     if (results.length) io.stdout(table(results.map(({ item, result }) => [result, formatSize(item.size), describe(item)]), new Set([1])))
     const verb = dryRun ? 'would free' : 'freed'
-    io.stdout(`${verb} ${formatSize(freed)} (${results.length} files); ${formatSize(before - freed)} left\n`)
+    io.stdout(`${verb} ${formatSize(freed)} (${results.length} ${results.length === 1 ? 'file' : 'files'}); ${formatSize(before - freed)} left\n`)
   }
   return failed ? 1 : 0
 }

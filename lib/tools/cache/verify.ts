@@ -33,9 +33,29 @@ export interface VerifyReport {
   bad: BadFile[]
 }
 
+// Reading a file sets its atime, and max(atime, mtime) is the proxy's "last
+// used" (the LRU order that gc and a restarted proxy go by): a verify must not
+// make every file look just used. O_NOATIME is allowed to the file's owner
+// (the proxy's user); anyone else reads without it. (Setting the atime back
+// afterwards would change the ctime, and with it the stamp under which the
+// proxy remembers a file as verified: open-blob.ts.)
+const READ = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
+
+async function openQuietly(path: string) {
+  const noatime = (constants as Record<string, number>)['O_NOATIME'] ?? 0
+  if (noatime) {
+    try {
+      return await open(path, READ | noatime)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err
+    }
+  }
+  return open(path, READ)
+}
+
 /** The SHA-256 hex of a regular file and its inode; throws ELOOP on a symlink. */
 async function hashFile(path: string): Promise<{ hex: string; ino: number; size: number }> {
-  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+  const fh = await openQuietly(path)
   try {
     const st = await fh.stat()
     if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EINVAL' })
