@@ -74,6 +74,8 @@ export class NodeView implements NodeSnapshots {
     private readonly collect: () => Promise<ProcessSnapshot[]>,
     sampleEvery = 15_000,
   ) {
+    // The hour starts from nothing: what happened before the first request counts in its minute.
+    this.#history.sample({ t: Date.now(), hits: 0, misses: 0, bytesFromCache: 0, bytesFromUpstream: 0 })
     this.#timer = setInterval(() => void this.snapshot().catch(() => {}), sampleEvery)
     this.#timer.unref()
   }

@@ -16,7 +16,7 @@ header p{margin:.2em 0;color:#555}
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em;margin:0}dt{color:#555}dd{margin:0}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.2em .6em .2em 0;border-bottom:1px solid #eee;vertical-align:top}
 th{font-weight:600;color:#555}td{font-variant-numeric:tabular-nums}.bad{color:#b00}
-svg .axis{stroke:#ccc}svg .hit{stroke:#2a7}svg .up{stroke:#c60}svg polyline{stroke-width:1.5}
+svg .axis{stroke:#ccc}svg rect.hit{fill:#2a7}svg rect.up{fill:#c60}
 span.hit{color:#2a7}span.up{color:#c60}figure{margin:.6em 0}figcaption{color:#555;font-size:.9em}
 @media (prefers-color-scheme:dark){body{color:#ddd;background:#161616}h2{border-color:#444}th,td{border-color:#333}dt,header p,th,figcaption{color:#aaa}}
 `

@@ -22,16 +22,30 @@ export function renderStatus(d: StatusData): string {
     const s = Math.max(0, Math.round((d.now - t) / 1000))
     return s < 60 ? s + ' s ago' : s < 3600 ? Math.floor(s / 60) + ' min ago' : Math.floor(s / 3600) + ' h ago'
   }
-  const duration = (s: number): string =>
-    s < 60 ? s + ' s' : s < 3600 ? Math.floor(s / 60) + ' min' : s < 86400 ? Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min' : Math.floor(s / 86400) + ' d ' + Math.floor((s % 86400) / 3600) + ' h'
+  const duration = (s: number): string => {
+    const two = (n: number, a: string, r: number, b: string) => n + ' ' + a + (r ? ' ' + r + ' ' + b : '')
+    if (s < 60) return s + ' s'
+    if (s < 3600) return Math.floor(s / 60) + ' min'
+    if (s < 86400) return two(Math.floor(s / 3600), 'h', Math.floor((s % 3600) / 60), 'min')
+    return two(Math.floor(s / 86400), 'd', Math.floor((s % 86400) / 3600), 'h')
+  }
   const ms = (s: number | undefined): string => (s === undefined ? '—' : s < 1 ? Math.round(s * 1000) + ' ms' : s.toFixed(2) + ' s')
   const pct = (r: number | null): string => (r === null ? '—' : (r * 100).toFixed(1) + ' %')
   /** A figure with its raw value in data-v, for scripts and tests. */
   const fig = (key: string, raw: number | string, shown: string): string => `<span data-k="${esc(key)}" data-v="${esc(raw)}">${esc(shown)}</span>`
-  const spark = (values: number[], cls: string, max: number): string => {
-    if (values.length === 0) return ''
-    const pts = values.map((v, i) => `${(60 - values.length + i) * 5},${(40 - (max ? (v / max) * 38 : 0)).toFixed(1)}`)
-    return `<polyline class="${cls}" fill="none" points="${pts.join(' ')}"/>`
+  /** One pair of bars per minute, the newest at the right; a minute with nothing shows nothing. */
+  const bars = (points: StatusData['history'], max: number): string => {
+    let out = ''
+    points.forEach((p, i) => {
+      const x = (60 - points.length + i) * 5
+      const bar = (v: number, dx: number, cls: string) => {
+        const hgt = Math.max(v > 0 ? 1 : 0, Math.round((v / max) * 38))
+        if (hgt > 0) out += `<rect class="${cls}" x="${x + dx}" y="${40 - hgt}" width="2" height="${hgt}"/>`
+      }
+      bar(p.bytesFromCache, 0, 'hit')
+      bar(p.bytesFromUpstream, 2, 'up')
+    })
+    return out
   }
 
   let h = `<header><h1>crproxy ${esc(d.version)}</h1><p>up ${esc(duration(d.uptimeSeconds))}`
@@ -51,11 +65,9 @@ export function renderStatus(d: StatusData): string {
     h += `<dt>Served from the cache</dt><dd>${fig('bytes-from-cache', c.bytesFromCache, bytes(c.bytesFromCache))} (bandwidth saved)</dd>`
     h += `<dt>Fetched upstream</dt><dd>${fig('bytes-from-upstream', c.bytesFromUpstream, bytes(c.bytesFromUpstream))}</dd>`
     h += '</dl>'
-    const fromCache = d.history.map((p) => p.bytesFromCache)
-    const fromUpstream = d.history.map((p) => p.bytesFromUpstream)
-    const max = Math.max(1, ...fromCache, ...fromUpstream)
+    const max = Math.max(1, ...d.history.map((p) => Math.max(p.bytesFromCache, p.bytesFromUpstream)))
     h += `<figure><svg viewBox="0 0 300 42" width="300" height="42" role="img" aria-label="bytes per minute, last hour">`
-    h += `<line x1="0" y1="40" x2="300" y2="40" class="axis"/>${spark(fromUpstream, 'up', max)}${spark(fromCache, 'hit', max)}</svg>`
+    h += `<line x1="0" y1="40.5" x2="300" y2="40.5" class="axis"/>${bars(d.history, max)}</svg>`
     h += `<figcaption>Last hour, per minute (peak ${esc(bytes(max))}): <span class="hit">■</span> from the cache, <span class="up">■</span> fetched upstream</figcaption></figure>`
   }
   h += '</section>'

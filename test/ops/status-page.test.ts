@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { spawnCrproxy, type SpawnedProxy } from '../fixtures/cli-proxy.js'
-import { request } from '../fixtures/proxy.js'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { request, startTestProxy } from '../fixtures/proxy.js'
 import { requireTools } from '../fixtures/real/available.js'
 import { startHubLike, type HubLike } from '../fixtures/real/hub.js'
 import { skopeo } from '../fixtures/real/images.js'
@@ -112,4 +114,31 @@ t.test('--no-status: / is the 404 it always was', async (t) => {
   t.teardown(() => q.close())
   t.equal((await request(q.url, '/')).status, 404, 'CRPROXY_STATUS=false')
   t.equal((await request(p.url, '/metrics')).status, 200, '/metrics stays')
+})
+
+t.test("an upstream's rate limit and its errors, as it announced them", async (t) => {
+  // Docker Hub's headers on every answer; a 429 with Retry-After for one repository.
+  const upstream = http.createServer((req, res) => {
+    res.setHeader('ratelimit-limit', '100;w=21600')
+    res.setHeader('ratelimit-remaining', req.url?.includes('/limited/') ? '0;w=21600' : '76;w=21600')
+    if (req.url?.includes('/limited/')) {
+      res.writeHead(429, { 'retry-after': '3600', 'content-type': 'application/json' })
+      return res.end('{"errors":[{"code":"TOOMANYREQUESTS","message":"pull rate limit"}]}')
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+  })
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
+  t.teardown(() => upstream.close())
+  const host = `127.0.0.1:${(upstream.address() as AddressInfo).port}`
+  const proxy = await startTestProxy(t, { registryMap: { default: `http://${host}` } })
+  t.equal((await request(proxy.url, '/v2/')).status, 200)
+  let d = JSON.parse((await request(proxy.url, '/status.json')).body.toString()) as StatusData
+  t.match(d.upstreams, [{ host, requests: 1, errors: 0, rateLimit: { limit: 100, remaining: 76, windowSeconds: 21600 } }])
+  t.notOk(d.upstreams[0]!.lastError)
+  t.match((await request(proxy.url, '/')).body.toString(), '<td>76 of 100 left per 6 h (0 s ago)</td>')
+
+  t.equal((await request(proxy.url, '/v2/limited/app/manifests/1')).status, 429)
+  d = JSON.parse((await request(proxy.url, '/status.json')).body.toString()) as StatusData
+  t.match(d.upstreams[0], { host, requests: 2, lastError: { what: 'HTTP 429' }, rateLimit: { limit: 100, remaining: 0, retryAfterSeconds: 3600 } })
+  t.match((await request(proxy.url, '/')).body.toString(), /<td class="bad">HTTP 429, 0 s ago<\/td>/)
 })

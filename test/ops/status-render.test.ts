@@ -45,9 +45,10 @@ t.test('figures carry their raw values; the chart has one point per minute', asy
   t.match(html, '<span data-k="hit-ratio" data-v="0.9">90.0 %</span>')
   t.match(html, '<span data-k="bytes-from-cache" data-v="5242880">5.00 MiB</span>')
   t.match(html, '<meter min="0" max="4096" value="2048">')
-  const points = [...html.matchAll(/<polyline class="(\w+)" fill="none" points="([^"]+)"/g)]
-  t.same(points.map((m) => m[1]), ['up', 'hit'])
-  t.equal(points[1]![2]!.split(' ').length, 60, '60 minutes')
+  const bars = [...html.matchAll(/<rect class="(\w+)" x="(\d+)" y="[\d.]+" width="2" height="(\d+)"\/>/g)]
+  t.equal(bars.filter((m) => m[1] === 'up').length, 60, 'a bar for each minute fetched upstream')
+  t.equal(bars.filter((m) => m[1] === 'hit').length, 59, 'and from the cache (minute 0 served nothing)')
+  t.equal(bars.at(-2)![3], '38', 'the peak minute is full height')
 })
 
 t.test('the most-pulled table is bounded and keeps the heavy hitters', async (t) => {
