@@ -125,6 +125,7 @@ export class BlobCache {
       chargedBytes: () => this.#index.chargedBytes,
       blobs: () => this.#index.count,
       inflightFills: () => this.#inflight.size,
+      maxBytes: () => (Number.isFinite(opts.maxSize) ? opts.maxSize : 0),
     })
   }
 

@@ -12,6 +12,8 @@ export interface Gauges {
   chargedBytes: () => number
   blobs: () => number
   inflightFills: () => number
+  /** --cache-max-size (0 = unbounded). */
+  maxBytes: () => number
 }
 
 export class CacheMetrics {
@@ -51,6 +53,7 @@ export class CacheMetrics {
       shared,
     )
     m.collected('crproxy_cache_blobs', 'Committed blobs in the cache index', gauges.blobs, shared)
+    m.collected('crproxy_cache_max_bytes', 'The bound on blobs and manifests together (--cache-max-size); 0 = unbounded', gauges.maxBytes, shared)
     m.collected('crproxy_cache_inflight_fills', 'Fills of this process in progress', gauges.inflightFills)
   }
 
