@@ -75,10 +75,12 @@ export class WorkerSnapshots {
   readonly #gone = new Set<number>()
   readonly #pending = new Map<number, { want: Set<number>; done: () => void }>()
   #next = 0
+  /** Scrapes that arrive together share one round of collects. */
+  #collecting: Promise<ProcessSnapshot[]> | null = null
   readonly view: NodeView
 
   constructor() {
-    this.view = new NodeView(() => this.#collect())
+    this.view = new NodeView(() => (this.#collecting ??= this.#collect().finally(() => (this.#collecting = null))))
   }
 
   /** Called for every worker forked. */
