@@ -116,6 +116,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       upstreamCredentials: auth?.credentials,
       tls: tls && { cert: tls.cert, key: tls.key },
       tlsHandshakeTimeout: positiveDuration(f['tls-handshake-timeout'] as string, '--tls-handshake-timeout'),
+      statusPage: f['status'] !== false,
     }
     rejectContradictions(f, cfg)
     if (cfg.cacheDir) {

@@ -12,6 +12,8 @@ import type { AccessGrants } from './auth/grants.js'
 import type { ManifestCache } from './manifests/manifest-cache.js'
 import type { UpstreamCredentials } from './auth/upstream-credentials.js'
 import type { HashWorkerPool } from './stages/hash-worker.js'
+import type { NodeSnapshots } from './status/node-view.js'
+import type { StatusRecorders } from './status/recorders.js'
 
 export interface ProxyDeps {
   upstreams: UpstreamSet
@@ -35,6 +37,10 @@ export interface ProxyDeps {
   followTimeout: number
   /** Scheme clients use to reach us when no trusted X-Forwarded-Proto says otherwise. */
   scheme: 'http' | 'https'
+  /** What this process records for the status page (lib/status/). */
+  status: StatusRecorders
+  /** The node's figures (all workers'): /metrics, /status.json and the page at /. */
+  node: NodeSnapshots
 }
 
 export interface RequestContext {
@@ -52,5 +58,7 @@ export interface RequestContext {
   signal: AbortSignal
   /** Filled in by handlers for the access log. */
   upstreamKey?: string
+  /** The repository as the upstream names it (`library/alpine`), for the status page's most-pulled table. */
+  repository?: string
   source?: 'cache' | 'upstream' | 'fill' | 'follower' | 'stale'
 }

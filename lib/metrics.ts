@@ -1,23 +1,27 @@
 // Counters and gauges rendered in Prometheus text format at GET /metrics.
 // Kept dependency-free: a handful of numbers does not need a client library.
-
-type Labels = Record<string, string>
-
-function key(labels: Labels): string {
-  const parts = Object.keys(labels)
-    .sort()
-    .map((k) => `${k}="${String(labels[k]).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
-  return parts.length ? `{${parts.join(',')}}` : ''
-}
+// Under --workers each process keeps its own; /metrics shows their sum
+// (metrics-snapshot.ts, status/cluster-snapshots.ts).
+import { labelText as key, renderSnapshot, type Labels, type MetricsSnapshot } from './metrics-snapshot.js'
 
 interface Family {
   help: string
   type: 'counter' | 'gauge' | 'histogram'
+  aggregate?: 'sum' | 'max'
   values: Map<string, number>
   collect?: () => number
   /** Histograms: upper bounds, and per label set the cumulative-ready counts. */
   buckets?: number[]
   series?: Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>
+}
+
+export interface GaugeOptions {
+  /**
+   * How the values of several worker processes combine: 'sum' (default) for
+   * what each process has of its own (connections), 'max' for what every
+   * process sees of shared state (the cache directory).
+   */
+  aggregate?: 'sum' | 'max'
 }
 
 /** Seconds: from a loopback round trip to a slow registry's first byte. */
@@ -46,8 +50,9 @@ export class Metrics {
     }
   }
 
-  gauge(name: string, help: string) {
+  gauge(name: string, help: string, opts: GaugeOptions = {}) {
     const f = this.family(name, help, 'gauge')
+    if (opts.aggregate) f.aggregate = opts.aggregate
     return {
       set: (v: number, labels: Labels = {}) => void f.values.set(key(labels), v),
       inc: (labels: Labels = {}, by = 1) => {
@@ -82,35 +87,27 @@ export class Metrics {
   }
 
   /** A gauge whose value is read when /metrics is rendered. */
-  collected(name: string, help: string, collect: () => number) {
+  collected(name: string, help: string, collect: () => number, opts: GaugeOptions = {}) {
     const f = this.family(name, help, 'gauge')
     f.collect = collect
+    if (opts.aggregate) f.aggregate = opts.aggregate
   }
 
-  render(): string {
-    let out = ''
+  /** This process's values as plain data (copies: safe to send or keep). */
+  snapshot(): MetricsSnapshot {
+    const out: MetricsSnapshot = []
     for (const [name, f] of this.families) {
-      out += `# HELP ${name} ${f.help}\n# TYPE ${name} ${f.type}\n`
-      if (f.series) out += renderHistogram(name, f.buckets ?? [], f.series)
-      else if (f.collect) out += `${name} ${f.collect()}\n`
-      else if (f.values.size === 0) out += `${name} 0\n`
-      else for (const [k, v] of f.values) out += `${name}${k} ${v}\n`
+      const base = { name, help: f.help, type: f.type, ...(f.aggregate ? { aggregate: f.aggregate } : {}) }
+      if (f.series) {
+        const series = [...f.series.values()].map((s) => ({ labels: { ...s.labels }, counts: [...s.counts], sum: s.sum, count: s.count }))
+        out.push({ ...base, buckets: [...(f.buckets ?? [])], series })
+      } else if (f.collect) out.push({ ...base, values: [['', f.collect()]] })
+      else out.push({ ...base, values: [...f.values] })
     }
     return out
   }
-}
 
-function renderHistogram(name: string, bounds: number[], series: NonNullable<Family['series']>): string {
-  let out = ''
-  for (const s of series.values()) {
-    let cumulative = 0
-    bounds.forEach((b, i) => {
-      cumulative += s.counts[i] ?? 0
-      out += `${name}_bucket${key({ ...s.labels, le: String(b) })} ${cumulative}\n`
-    })
-    out += `${name}_bucket${key({ ...s.labels, le: '+Inf' })} ${s.count}\n`
-    out += `${name}_sum${key(s.labels)} ${s.sum}\n`
-    out += `${name}_count${key(s.labels)} ${s.count}\n`
+  render(): string {
+    return renderSnapshot(this.snapshot())
   }
-  return out
 }

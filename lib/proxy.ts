@@ -15,6 +15,8 @@ import { UpstreamSet } from './registry/upstreams.js'
 import { createProxyServer } from './server.js'
 import { HashWorkerPool } from './stages/hash-worker.js'
 import { TimedTransport } from './stages/timed-transport.js'
+import { nodeSnapshots } from './status/cluster-snapshots.js'
+import { processSnapshot, statusRecorders } from './status/recorders.js'
 import { ensureUsableCacheDir } from './cache/usable-dir.js'
 import { InflightRequests, type ShutdownSummary } from './inflight-requests.js'
 import { UpstreamClient } from './upstream/client.js'
@@ -62,6 +64,8 @@ export interface ProxyConfig {
   requestTimeout?: number
   /** ms a client may accept no byte of a response that is waiting to be sent (default 60 s). */
   clientStallTimeout?: number
+  /** `--no-status` (false): no status page at / and /status.json (default true). */
+  statusPage?: boolean
 }
 
 export interface RunningProxy {
@@ -129,7 +133,8 @@ export async function buildDeps(cfg: ProxyConfig): Promise<ProxyDeps> {
     egress: { upstreams: Object.values(effectiveMap(cfg)), allow: cfg.redirectAllow ?? [] },
     maxInflight: cfg.maxUpstreamInflight ?? cfg.client.maxInflight ?? DEFAULT_MAX_UPSTREAM_INFLIGHT,
   })
-  const transport = new TimedTransport(client, metrics)
+  const status = statusRecorders({ page: cfg.statusPage ?? true, cacheMaxSize: cfg.cacheDir ? cfg.cacheMaxSize : 0 })
+  const transport = new TimedTransport(client, metrics, status.health)
   return {
     upstreams,
     router: new Router(upstreams, cfg.domainSuffix),
@@ -148,6 +153,8 @@ export async function buildDeps(cfg: ProxyConfig): Promise<ProxyDeps> {
     tokenBodyLimit: 64 * 1024,
     followTimeout: cfg.followTimeout ?? DEFAULT_FOLLOW_TIMEOUT,
     scheme: cfg.tls ? 'https' : 'http',
+    status,
+    node: nodeSnapshots(() => processSnapshot(status, metrics, cache)),
   }
 }
 
@@ -173,6 +180,7 @@ export async function startProxy(cfg: ProxyConfig, listen: { host?: string; port
       })
     })
   } catch (err) {
+    deps.node.close()
     await deps.cache?.close()
     await deps.hashing.close()
     ;(deps.transport as UpstreamClient).close()
@@ -202,6 +210,7 @@ export async function startProxy(cfg: ProxyConfig, listen: { host?: string; port
       await closed
       clearTimeout(timer)
       const summary = inflight.summary(cut, started)
+      deps.node.close()
       await deps.cache?.close()
       await deps.hashing.close()
       await deps.manifests?.close()

@@ -3,6 +3,7 @@
 //   client ─▶ server (this file): request id, access log, client-abort signal,
 //             the one catch that turns errors into {"errors":[…]}
 //     ├─ /healthz /help /metrics ─▶ handlers/meta.ts
+//     ├─ / /status.json ─▶ handlers/status.ts (the status page)
 //     ├─ /token/…  ─▶ handlers/token.ts ─▶ announced realm only
 //     └─ /v2/…     ─▶ handlers/v2.ts: grammar ─▶ route (Host, ?ns=)
 //                     ├─ blob, cached ─▶ handlers/cached-blob.ts
@@ -19,6 +20,7 @@ import type { ProxyDeps, RequestContext } from './context.js'
 import { badRequest, notFound, ProxyError, toProxyError } from './errors.js'
 import type { InflightRequests } from './inflight-requests.js'
 import { handleHealthz, handleHelp, handleMetrics } from './handlers/meta.js'
+import { handleStatusJson, handleStatusPage } from './handlers/status.js'
 import { handleToken } from './handlers/token.js'
 import { handleV2 } from './handlers/v2.js'
 import { ClientConnections, clientAddress } from './limits/client-connections.js'
@@ -151,12 +153,14 @@ export function createProxyServer(deps: ProxyDeps, opts: ProxyServerOptions = {}
       const ms = Number(process.hrtime.bigint() - started) / 1e6
       const status = res.writableFinished ? res.statusCode : res.headersSent ? res.statusCode : 499
       requests.inc({ upstream: ctx.upstreamKey ?? '-', status: String(status) })
+      const bytes = req.socket ? req.socket.bytesWritten - bytesBefore : undefined
+      if (ctx.repository && bytes) deps.status.repositories.add(`${ctx.upstreamKey}/${ctx.repository}`, bytes)
       ctx.log.info('request', {
         method: req.method,
         host: req.headers.host,
         path: shownPath,
         status,
-        bytes: req.socket ? req.socket.bytesWritten - bytesBefore : undefined,
+        bytes,
         ms: Math.round(ms * 10) / 10,
         upstream: ctx.upstreamKey,
         source: ctx.source,
@@ -192,6 +196,8 @@ async function dispatch(ctx: RequestContext, deps: ProxyDeps): Promise<void> {
   if (p === '/healthz') return handleHealthz(ctx)
   if (p === '/help') return handleHelp(ctx, deps)
   if (p === '/metrics') return handleMetrics(ctx, deps)
+  if (deps.status.page && p === '/') return handleStatusPage(ctx, deps)
+  if (deps.status.page && p === '/status.json') return handleStatusJson(ctx, deps)
   throw notFound('no such endpoint')
 }
 

@@ -5,6 +5,8 @@
 //   primary: validates the configuration, forks N workers running the same
 //            command line, restarts a worker that dies, turns SIGTERM/SIGINT
 //            and SIGHUP into IPC messages, exits when the workers have.
+//            Adds up the workers' metrics for whichever worker a scrape
+//            reaches (status/cluster-snapshots.ts).
 //   worker:  runs the proxy as a single process would; stops on the IPC
 //            shutdown message, its own SIGTERM/SIGINT, or losing the primary.
 //
@@ -15,6 +17,7 @@ import cluster, { type Worker } from 'node:cluster'
 import { availableParallelism } from 'node:os'
 import { ConfigError } from './config.js'
 import type { Fields, Logger } from './log.js'
+import { WorkerSnapshots } from './status/cluster-snapshots.js'
 
 type Message = { crproxy: 'shutdown' } | { crproxy: 'reload' } | { crproxy: 'fatal'; message: string }
 
@@ -97,6 +100,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
   let exitCode = 0
   let listening = false
   let fatalMessage: string | undefined
+  const snapshots = new WorkerSnapshots()
 
   return new Promise((resolve) => {
     const send = (m: Message) => {
@@ -105,6 +109,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
     const fork = (): Worker => {
       const w = cluster.fork()
       w.on('error', () => {}) // IPC to a dying worker (EPIPE): the exit handler deals with it
+      snapshots.attach(w)
       w.on('message', (m: Message) => {
         if (m?.crproxy === 'fatal' && fatalMessage === undefined) fatalMessage = String(m.message)
       })
@@ -124,6 +129,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
       if (alive() === 0) finish()
     }
     const finish = () => {
+      snapshots.close()
       process.off('SIGTERM', onTerm)
       process.off('SIGINT', onTerm)
       process.off('SIGHUP', onHup)
@@ -137,6 +143,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
       send({ crproxy: 'reload' })
     }
     const onExit = (w: Worker, code: number | null, signal: string | null) => {
+      snapshots.retire(w)
       if (stopping) {
         if (alive() === 0) finish()
         return

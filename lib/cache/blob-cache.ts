@@ -35,7 +35,7 @@ import { BlobOrigins } from './origins.js'
 import { CachePaths, DIR_MODE, fillKey, hexOf, sourceId } from './paths.js'
 import { BlobReadStream } from './read-stream.js'
 import { type ScannedBlob, scanBlobs, sweepTemps } from './rebuild.js'
-import type { BlobCacheOptions, BlobCacheStats, ByteRange, ChargedFile, FillClaim, FillFollower } from './types.js'
+import type { BlobCacheOptions, BlobCacheStats, ByteRange, ChargedFile, FillClaim, FillFollower, FillProgress } from './types.js'
 import { writerClaim } from './writer-claim.js'
 
 const POLL_MS = 25
@@ -85,6 +85,8 @@ export class BlobCache {
   #closed = false
   #sweeper: NodeJS.Timeout | null = null
   readonly #warned = new Set<string>()
+  /** Source ids back to the upstream URLs they were made from (for fills()). */
+  readonly #sources = new Map<string, string>()
 
   static async open(opts: BlobCacheOptions): Promise<BlobCache> {
     const cache = new BlobCache(opts)
@@ -123,6 +125,7 @@ export class BlobCache {
       chargedBytes: () => this.#index.chargedBytes,
       blobs: () => this.#index.count,
       inflightFills: () => this.#inflight.size,
+      maxBytes: () => (Number.isFinite(opts.maxSize) ? opts.maxSize : 0),
     })
   }
 
@@ -284,6 +287,8 @@ export class BlobCache {
     const hex = hexOf(digest)
     if (!hex || !this.#writable || this.#closed) return null
     const sid = sourceId(source)
+    // Upstreams come from the registry map: a handful of names.
+    if (!this.#sources.has(sid)) this.#sources.set(sid, source)
     try {
       for (let attempt = 0; attempt < 4; attempt++) {
         const result = await this.#claimOnce(hex, sid, digest)
@@ -393,6 +398,17 @@ export class BlobCache {
     if (this.#warned.has(key)) return this.#log.debug(msg, fields)
     this.#warned.add(key)
     this.#log.warn(msg, fields)
+  }
+
+  /** Fills of this process now, for the status page: the upstream they come from and how far they are. */
+  fills(): FillProgress[] {
+    return [...this.#inflight.values()].map((f) => ({
+      digest: `sha256:${f.hex}`,
+      upstream: this.#sources.get(f.sid) ?? f.sid,
+      written: f.written,
+      ...(f.size !== undefined ? { size: f.size } : {}),
+      idleMs: Date.now() - f.lastProgress,
+    }))
   }
 
   stats(): BlobCacheStats {

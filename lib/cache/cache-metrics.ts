@@ -12,6 +12,8 @@ export interface Gauges {
   chargedBytes: () => number
   blobs: () => number
   inflightFills: () => number
+  /** --cache-max-size (0 = unbounded). */
+  maxBytes: () => number
 }
 
 export class CacheMetrics {
@@ -41,13 +43,17 @@ export class CacheMetrics {
       "Fills whose client left before the end: kept (followed, or half in) or dropped",
     )
     this.#uncached = m.counter('crproxy_cache_uncached_total', 'Blob requests served from the upstream without caching, by reason (e.g. larger than --cache-max-size)')
-    m.collected('crproxy_cache_bytes', 'Bytes of committed blobs in the cache index', gauges.bytes)
+    // The directory is shared by the workers: each sees (about) the same, so the node's figure is the largest, not the sum.
+    const shared = { aggregate: 'max' } as const
+    m.collected('crproxy_cache_bytes', 'Bytes of committed blobs in the cache index', gauges.bytes, shared)
     m.collected(
       'crproxy_cache_manifest_bytes',
       'Bytes of manifests and tag records on disk, bounded by --cache-max-size together with the blobs',
       gauges.chargedBytes,
+      shared,
     )
-    m.collected('crproxy_cache_blobs', 'Committed blobs in the cache index', gauges.blobs)
+    m.collected('crproxy_cache_blobs', 'Committed blobs in the cache index', gauges.blobs, shared)
+    m.collected('crproxy_cache_max_bytes', 'The bound on blobs and manifests together (--cache-max-size); 0 = unbounded', gauges.maxBytes, shared)
     m.collected('crproxy_cache_inflight_fills', 'Fills of this process in progress', gauges.inflightFills)
   }
 

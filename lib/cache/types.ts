@@ -112,3 +112,16 @@ export interface BlobCacheStats {
   blobs: number
   inflightFills: number
 }
+
+/** A fill in progress, as the status page shows it. */
+export interface FillProgress {
+  digest: string
+  /** The upstream's URL (from the registry map: no credentials). */
+  upstream: string
+  /** Bytes on disk so far. */
+  written: number
+  /** Expected length, once the upstream announced it. */
+  size?: number
+  /** ms since the fill last wrote. */
+  idleMs: number
+}

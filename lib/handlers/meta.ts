@@ -3,6 +3,7 @@
 // Prometheus.
 import type { ProxyDeps, RequestContext } from '../context.js'
 import { unsupported } from '../errors.js'
+import { renderSnapshot } from '../metrics-snapshot.js'
 import { writeJson } from '../respond.js'
 
 function readOnly(ctx: RequestContext): void {
@@ -19,9 +20,10 @@ export function handleHelp(ctx: RequestContext, deps: ProxyDeps): void {
   writeJson(ctx.res, 200, deps.upstreams.toJSON(), ctx.head)
 }
 
-export function handleMetrics(ctx: RequestContext, deps: ProxyDeps): void {
+/** The node's figures: under --workers, every worker's added up (lib/status/node-view.ts). */
+export async function handleMetrics(ctx: RequestContext, deps: ProxyDeps): Promise<void> {
   readOnly(ctx)
-  const body = deps.metrics.render()
+  const body = renderSnapshot((await deps.node.snapshot()).metrics)
   ctx.res.writeHead(200, {
     'content-type': 'text/plain; version=0.0.4; charset=utf-8',
     'content-length': Buffer.byteLength(body),

@@ -33,6 +33,7 @@ export async function handleV2(ctx: RequestContext, deps: ProxyDeps): Promise<vo
   const upstream = routed
   ctx.upstreamKey = upstream.key
   const name = parsed.kind === 'base' ? '' : upstreamName(upstream, parsed.name)
+  if (name) ctx.repository = name
 
   const url = new URL(upstream.url.href.replace(/\/$/, '') + v2PathFor(parsed, name))
   // Pagination (`n`, `last`) and referrer filters (`artifactType`) pass on;

@@ -97,7 +97,7 @@ export class ManifestCache implements DiskTenant {
       sizeCalculation: (m) => m.body.length + 256,
     })
     opts.metrics.collected('crproxy_manifest_cache_memory_bytes', 'Bytes of manifests held in memory', () => this.#memory.calculatedSize)
-    opts.metrics.collected('crproxy_manifest_tag_records', 'Tag records held (the offline fallback), in memory and on disk', () => this.#tags.size)
+    opts.metrics.collected('crproxy_manifest_tag_records', 'Tag records held (the offline fallback), in memory and on disk', () => this.#tags.size, { aggregate: 'max' })
   }
 
   /** Start-up (DiskTenant): the files on disk; tag records beyond their bound are deleted here. */

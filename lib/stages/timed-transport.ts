@@ -2,7 +2,9 @@
 // exchange from request to response headers (what a client waits before the
 // first byte), per upstream host, and counts failures before any response.
 // Every hop of a redirect is its own observation (registry, then CDN).
+import type { IncomingHttpHeaders } from 'node:http'
 import type { Metrics } from '../metrics.js'
+import type { UpstreamHealth } from '../status/upstream-health.js'
 import { UpstreamError } from '../errors.js'
 import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
 import type { Transport } from './redirect.js'
@@ -22,6 +24,8 @@ export class TimedTransport implements Transport {
   constructor(
     readonly inner: Transport & { close?(): void; setUpstreams?(urls: string[]): void },
     metrics: Metrics,
+    /** Last success, last error and rate limit per host, for the status page. */
+    private readonly health?: UpstreamHealth,
   ) {
     this.duration = metrics.histogram(
       'crproxy_upstream_request_duration_seconds',
@@ -37,9 +41,14 @@ export class TimedTransport implements Transport {
       const res = await this.inner.request(req)
       const seconds = Number(process.hrtime.bigint() - started) / 1e9
       this.duration.observe(seconds, { host, status: `${Math.floor(res.status / 100)}xx` })
+      this.health?.answered(host, res.status, res.headers as IncomingHttpHeaders)
       return res
     } catch (err) {
-      if (!req.signal?.aborted) this.failures.inc({ host, kind: err instanceof UpstreamError ? err.kind : 'error' })
+      if (!req.signal?.aborted) {
+        const kind = err instanceof UpstreamError ? err.kind : 'error'
+        this.failures.inc({ host, kind })
+        this.health?.failed(host, kind)
+      }
       throw err
     }
   }
