@@ -12,6 +12,9 @@ import type { AccessGrants } from './auth/grants.js'
 import type { ManifestCache } from './manifests/manifest-cache.js'
 import type { UpstreamCredentials } from './auth/upstream-credentials.js'
 import type { HashWorkerPool } from './stages/hash-worker.js'
+import type { FailoverDeps } from './stages/failover.js'
+import type { HealthProbe } from './upstream/probe.js'
+import type { Policy } from './policy/policy.js'
 
 export interface ProxyDeps {
   upstreams: UpstreamSet
@@ -35,6 +38,13 @@ export interface ProxyDeps {
   followTimeout: number
   /** Scheme clients use to reach us when no trusted X-Forwarded-Proto says otherwise. */
   scheme: 'http' | 'https'
+  /** Health, token owners and rate limits of failover chains (lib/stages/failover.ts). */
+  failover: FailoverDeps
+  /** Brings chain members back into rotation (lib/upstream/probe.ts). */
+  probe: HealthProbe
+  /** `--policy` (swapped on SIGHUP); undefined: every pull is allowed. */
+  policy: Policy | undefined
+  policyDenials: ReturnType<Metrics['counter']>
 }
 
 export interface RequestContext {
