@@ -2,7 +2,8 @@
 // `GET /v2/` once its backoff is over. 200 or 401 (a registry that wants a
 // token is up) brings it back; anything else, or no answer within the probe
 // timeout, doubles its backoff. The proxy's own request: no client
-// credentials, no client share.
+// credentials, no client share, an X-Request-Id `probe-<n>` for the
+// upstream's logs.
 import type { Logger } from '../log.js'
 import type { HealthBoard, MemberHealth } from './health.js'
 import type { UpstreamRequest, UpstreamResponse } from './types.js'
@@ -22,6 +23,7 @@ export class HealthProbe {
   readonly #running = new Set<MemberHealth>()
   readonly #timer: NodeJS.Timeout
   readonly #controller = new AbortController()
+  #sent = 0
 
   constructor(
     private readonly board: HealthBoard,
@@ -47,7 +49,7 @@ export class HealthProbe {
     const url = new URL(h.url + '/v2/')
     const signal = AbortSignal.any([this.#controller.signal, AbortSignal.timeout(this.timeout)])
     try {
-      const res = await this.transport.request({ method: 'GET', url, headers: { accept: 'application/json' }, signal, upstream: url.origin })
+      const res = await this.transport.request({ method: 'GET', url, headers: { accept: 'application/json', 'x-request-id': `probe-${++this.#sent}` }, signal, upstream: url.origin })
       res.body.resume()
       if (res.status === 200 || res.status === 401) this.board.markHealthy(h, 'probe')
       else this.board.markFailed(h, `probe: HTTP ${res.status}`)

@@ -11,7 +11,7 @@ t.test('remaining reaches 0: traffic moves to the fallback before any 429', asyn
   let remaining = 12
   await s.front.set({
     kind: 'pass',
-    headers: (req) => {
+    headers: (req): Record<string, string> => {
       if (!/\/manifests\//.test(req.url ?? '')) return {}
       remaining = Math.max(0, remaining - 1)
       return { 'ratelimit-limit': '100;w=21600', 'ratelimit-remaining': `${remaining};w=21600` }
