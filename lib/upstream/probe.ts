@@ -6,7 +6,10 @@
 // upstream's logs.
 import type { Logger } from '../log.js'
 import type { HealthBoard, MemberHealth } from './health.js'
+import { parseRetryAfter } from './rate-limit.js'
 import type { UpstreamRequest, UpstreamResponse } from './types.js'
+
+const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v)
 
 interface Requester {
   request(req: UpstreamRequest): Promise<UpstreamResponse>
@@ -52,7 +55,7 @@ export class HealthProbe {
       const res = await this.transport.request({ method: 'GET', url, headers: { accept: 'application/json', 'x-request-id': `probe-${++this.#sent}` }, signal, upstream: url.origin })
       res.body.resume()
       if (res.status === 200 || res.status === 401) this.board.markHealthy(h, 'probe')
-      else this.board.markFailed(h, `probe: HTTP ${res.status}`)
+      else this.board.markFailed(h, `probe: HTTP ${res.status}`, (parseRetryAfter(first(res.headers['retry-after'])) ?? 0) * 1000)
     } catch (err) {
       if (this.#controller.signal.aborted) return
       this.board.markFailed(h, `probe: ${(err as Error).message}`)
