@@ -16,6 +16,7 @@
 // token this process does not know) goes to the primary only. The answer
 // carries the member's id, so the challenge a client sees names that
 // member's realm, and its next token is that member's.
+import type { IncomingHttpHeaders } from 'node:http'
 import { UpstreamError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
@@ -25,7 +26,6 @@ import { parseRateLimit } from '../upstream/rate-limit.js'
 import { spentFor, type RateLimitWatch } from '../upstream/rate-limit-watch.js'
 import type { TokenOwners } from '../upstream/token-owners.js'
 import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
-import type { IncomingHttpHeaders } from 'node:http'
 import { requestFollowingRedirects, type Transport } from './redirect.js'
 
 export interface FailoverDeps {
@@ -82,7 +82,7 @@ export class ChainTransport implements Transport {
       }
       const spent = spentFor(rl, this.d.board.backoff.max)
       // Still answered: this request is served, later ones go to the next member.
-      if (spent !== undefined && members.length > 1) this.d.board.markFailed(m.health, 'rate limit spent (remaining 0)', spent)
+      if (spent !== undefined) this.d.board.markFailed(m.health, 'rate limit spent (remaining 0)', spent)
       else if (!m.health.healthy) this.d.board.markHealthy(m.health, 'request')
       return res
     }

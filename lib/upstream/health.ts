@@ -26,9 +26,8 @@ export class MemberHealth {
   failures = 0
   /** No request or probe before this (ms epoch): the backoff, or a Retry-After. */
   retryAt = 0
+  /** Why it last failed, for /help and the log. */
   lastError: string | undefined
-  /** Why it was taken out of rotation, for /help. */
-  since = 0
 
   constructor(readonly url: string) {}
 
@@ -85,20 +84,18 @@ export class HealthBoard {
     h.lastError = reason
     if (h.healthy) {
       h.healthy = false
-      h.since = now
       this.#gauge?.set(0, { member: h.url })
       this.#changes?.inc({ member: h.url, to: 'unhealthy' })
       this.log?.warn('upstream out of rotation', { upstream: h.url, reason, retry_in_ms: h.retryAt - now })
     }
   }
 
-  markHealthy(h: MemberHealth, how: string, now = Date.now()): void {
+  markHealthy(h: MemberHealth, how: string): void {
     const was = h.healthy
     h.failures = 0
     h.retryAt = 0
     if (was) return
     h.healthy = true
-    h.since = now
     this.#gauge?.set(1, { member: h.url })
     this.#changes?.inc({ member: h.url, to: 'healthy' })
     this.log?.info('upstream back in rotation', { upstream: h.url, by: how, last_error: h.lastError })

@@ -4,6 +4,7 @@
 // timeout, doubles its backoff. The proxy's own request: no client
 // credentials, no client share, an X-Request-Id `probe-<n>` for the
 // upstream's logs.
+import { UpstreamError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { HealthBoard, MemberHealth } from './health.js'
 import { parseRetryAfter } from './rate-limit.js'
@@ -58,7 +59,9 @@ export class HealthProbe {
       else this.board.markFailed(h, `probe: HTTP ${res.status}`, (parseRetryAfter(first(res.headers['retry-after'])) ?? 0) * 1000)
     } catch (err) {
       if (this.#controller.signal.aborted) return
-      this.board.markFailed(h, `probe: ${(err as Error).message}`)
+      // Said as the chain says it (`connect: …`, `timeout: …`).
+      const kind = err instanceof UpstreamError ? `${err.kind}: ` : ''
+      this.board.markFailed(h, `probe: ${kind}${(err as Error).message}`)
       this.log.debug('upstream probe failed', { upstream: h.url, error: (err as Error).message })
     } finally {
       this.#running.delete(h)

@@ -8,10 +8,10 @@ import { pullAlpine, startChain } from './fixtures/chain.js'
 import type { FrontMode } from './fixtures/fault-front.js'
 
 const faults: Array<{ name: string; mode: FrontMode; reason: RegExp }> = [
-  { name: 'primary down (connection refused)', mode: { kind: 'down' }, reason: /^connect/ },
+  { name: 'primary down (connection refused)', mode: { kind: 'down' }, reason: /^(probe: )?connect: / },
   { name: 'primary answers 503', mode: { kind: 'status', status: 503 }, reason: /HTTP 503/ },
   { name: 'primary answers 429 with Retry-After', mode: { kind: 'status', status: 429, retryAfter: '1' }, reason: /HTTP 429/ },
-  { name: 'primary slow to answer headers', mode: { kind: 'slow' }, reason: /^timeout/ },
+  { name: 'primary slow to answer headers', mode: { kind: 'slow' }, reason: /^(probe: )?timeout: / },
 ]
 
 for (const f of faults) {
@@ -28,6 +28,7 @@ for (const f of faults) {
     t.ok(s.b.count('registry', 'GET', '/v2/library/alpine/') > 0, 'served by the fallback')
     const help = await s.help()
     t.equal(help[0]!.healthy, false, '/help shows the primary out of rotation')
+    // The request's failure, or the probe's since (under load a pull outlasts the backoff).
     t.match(help[0]!.last_error ?? '', f.reason, 'with why')
     t.equal(help[1]!.healthy, true, 'and the fallback in it')
     const m = await s.metrics()

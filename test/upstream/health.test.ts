@@ -24,13 +24,13 @@ t.test('exponential, capped, Retry-After wins, reset on recovery', async (t) => 
   t.equal(h.dueForProbe(now + 1000), true, 'probed once it is over')
   t.equal(lines.filter((l) => l.includes('upstream out of rotation')).length, 1, 'one warning when it leaves, not one per failure')
 
-  board.markHealthy(h, 'probe', now + 1000)
+  board.markHealthy(h, 'probe')
   t.equal(h.healthy, true)
   t.equal(h.failures, 0)
   t.ok(lines.some((l) => l.includes('upstream back in rotation') && l.includes('"by":"probe"')))
   board.markFailed(h, 'HTTP 429', 30_000, now)
   t.equal(h.retryAt - now, 30_000, 'a Retry-After longer than the step is honoured')
-  board.markHealthy(h, 'probe', now)
+  board.markHealthy(h, 'probe')
   board.markFailed(h, 'HTTP 503', 50, now)
   t.equal(h.retryAt - now, 100, 'a shorter one does not shorten the step')
 
