@@ -14,6 +14,7 @@ import { effectiveMap, startProxy, type ProxyConfig, type RunningProxy } from '.
 import { requestFollowingRedirects } from './stages/redirect.js'
 import { loadAuthFile } from './auth/upstream-credentials.js'
 import { reload } from './reload.js'
+import { loadPolicy } from './policy/policy-file.js'
 import { loadTls, tlsFilesFrom } from './tls.js'
 import { isWorker, onReloadRequest, parseWorkers, reportFatalToPrimary, runPrimary, workerLogFields, workerShutdown } from './workers.js'
 import { defaultClientOptions, proxyEnvFromProcess, UpstreamClient } from './upstream/client.js'
@@ -93,6 +94,15 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     const tls = tlsFiles ? await loadTls(tlsFiles) : undefined
     const authFile = (f['auth-file'] as string | undefined) || undefined
     const auth = authFile ? await loadAuthFile(authFile) : undefined
+    const policyFile = (f['policy'] as string | undefined) || undefined
+    const policy = policyFile ? await loadPolicy(policyFile) : undefined
+    const failoverBackoff = {
+      initial: positiveDuration(f['failover-backoff'] as string, '--failover-backoff'),
+      max: positiveDuration(f['failover-backoff-max'] as string, '--failover-backoff-max'),
+    }
+    if (failoverBackoff.max < failoverBackoff.initial) {
+      throw new ConfigError(`--failover-backoff-max (${f['failover-backoff-max']}) is shorter than --failover-backoff (${f['failover-backoff']})`)
+    }
     const workers = parseWorkers(f['workers'] as string)
     shutdownGrace = parseDuration(f['shutdown-grace'] as string, '--shutdown-grace')
     const cfg: ProxyConfig = {
@@ -117,6 +127,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       tls: tls && { cert: tls.cert, key: tls.key },
       tlsHandshakeTimeout: positiveDuration(f['tls-handshake-timeout'] as string, '--tls-handshake-timeout'),
       statusPage: f['status'] !== false,
+      failoverBackoff,
+      policy,
     }
     rejectContradictions(f, cfg)
     if (cfg.cacheDir) {
@@ -148,16 +160,17 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       listen: proxy.address,
       suffix: cfg.domainSuffix || undefined,
       registries: Object.keys(map).length,
-      default: map['default'],
+      default: Array.isArray(map['default']) ? map['default'].join(' ') : map['default'],
       cache: cfg.cacheDir ?? 'off',
     })
     if (tls) log.info('serving https', { certificate: tls.subject, valid_to: tls.validTo })
+    if (policy) log.info('pull policy', { file: policy.source, rules: policy.rules.length, default: policy.default })
     if (auth) {
       for (const w of auth.warnings) log.warn('auth file: ' + w)
       log.info('upstream credentials for clients without their own', { registries: [...auth.credentials.keys()].join(',') })
     }
     const running = proxy
-    const sources = { registryMap: f['registry-map'] as string | undefined, authFile, tls: tlsFiles, fetchText: (url: URL) => fetchText(url, client) }
+    const sources = { registryMap: f['registry-map'] as string | undefined, authFile, policy: policyFile, tls: tlsFiles, fetchText: (url: URL) => fetchText(url, client) }
     stopReload = onReloadRequest(() => void reload(running, cfg, sources, log))
     io.onListening?.(proxy)
   } catch (err) {

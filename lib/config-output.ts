@@ -42,12 +42,12 @@ export interface ConfigOutputOptions {
 /** One entry per registry; `default` is folded into the key that shares its URL. */
 export function mirrorEntries(opts: ConfigOutputOptions): MirrorEntry[] {
   const port = opts.proxy.port ? `:${opts.proxy.port}` : ''
-  const defaultUrl = opts.map['default']
+  const defaultUrl = primary(opts.map['default'])
   const byRegistry = new Map<string, MirrorEntry>()
   // Named keys first, so `docker` wins over `default` for the same registry.
   const keys = Object.keys(opts.map).sort((a, b) => Number(a === 'default') - Number(b === 'default'))
   for (const key of keys) {
-    const url = new URL(opts.map[key] as string)
+    const url = new URL(primary(opts.map[key])!)
     const dockerHub = isDockerHubUrl(url)
     const registry = dockerHub ? 'docker.io' : registryHost(url)
     if (byRegistry.has(registry)) {
@@ -63,10 +63,15 @@ export function mirrorEntries(opts: ConfigOutputOptions): MirrorEntry[] {
       server: dockerHub ? 'https://registry-1.docker.io' : url.origin,
       mirror,
       dockerHub,
-      isDefault: key === 'default' || opts.map[key] === defaultUrl,
+      isDefault: key === 'default' || primary(opts.map[key]) === defaultUrl,
     })
   }
   return [...byRegistry.values()]
+}
+
+/** A chain's primary: the registry clients name (its fallbacks mirror it). */
+function primary(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v
 }
 
 function insecure(opts: ConfigOutputOptions): boolean {

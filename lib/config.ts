@@ -6,7 +6,11 @@ import { fileURLToPath } from 'node:url'
 import { errnoReason } from './errno-reason.js'
 import { jsonSyntaxError } from './json-error.js'
 
-export type RegistryMap = Record<string, string>
+/** Map key → upstream URL, or a list of them: the primary, then fallbacks in order. */
+export type RegistryMap = Record<string, string | string[]>
+
+/** More fallbacks than anyone needs; each one is tried before a pull fails. */
+export const MAX_CHAIN = 8
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -18,14 +22,23 @@ const keyRe = /^[a-z0-9][a-z0-9._-]*$/i
 
 export function validateRegistryMap(value: unknown, source: string): RegistryMap {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new ConfigError(`registry map ${source}: expected a JSON object of name → http(s) URL`)
+    throw new ConfigError(`registry map ${source}: expected a JSON object of name → http(s) URL (or a list of them, tried in order)`)
   }
   const out: RegistryMap = {}
   const entries = Object.entries(value as Record<string, unknown>)
   if (entries.length === 0) throw new ConfigError(`registry map ${source}: no registries`)
   for (const [key, url] of entries) {
     if (!keyRe.test(key)) throw new ConfigError(`registry map ${source}: invalid name ${JSON.stringify(key)}`)
-    out[key.toLowerCase()] = validateUpstreamUrl(url, `registry map ${source}: ${JSON.stringify(key)}`)
+    const what = `registry map ${source}: ${JSON.stringify(key)}`
+    if (!Array.isArray(url)) {
+      out[key.toLowerCase()] = validateUpstreamUrl(url, what)
+      continue
+    }
+    if (url.length === 0 || url.length > MAX_CHAIN) throw new ConfigError(`${what}: expected 1 to ${MAX_CHAIN} upstream URLs, got ${url.length}`)
+    const list = url.map((u, i) => validateUpstreamUrl(u, `${what}[${i}]`))
+    const dup = list.find((u, i) => list.findIndex((v) => new URL(v).href === new URL(u).href) !== i)
+    if (dup !== undefined) throw new ConfigError(`${what}: ${JSON.stringify(dup)} is listed twice`)
+    out[key.toLowerCase()] = list.length === 1 ? list[0]! : list
   }
   return out
 }

@@ -14,6 +14,9 @@ import type { UpstreamCredentials } from './auth/upstream-credentials.js'
 import type { HashWorkerPool } from './stages/hash-worker.js'
 import type { NodeSnapshots } from './status/node-view.js'
 import type { StatusRecorders } from './status/recorders.js'
+import type { FailoverDeps } from './stages/failover.js'
+import type { HealthProbe } from './upstream/probe.js'
+import type { Policy } from './policy/policy.js'
 
 export interface ProxyDeps {
   upstreams: UpstreamSet
@@ -41,6 +44,13 @@ export interface ProxyDeps {
   status: StatusRecorders
   /** The node's figures (all workers'): /metrics, /status.json and the page at /. */
   node: NodeSnapshots
+  /** Health, token owners and rate limits of failover chains (lib/stages/failover.ts). */
+  failover: FailoverDeps
+  /** Brings chain members back into rotation (lib/upstream/probe.ts). */
+  probe: HealthProbe
+  /** `--policy` (swapped on SIGHUP); undefined: every pull is allowed. */
+  policy: Policy | undefined
+  policyDenials: ReturnType<Metrics['counter']>
 }
 
 export interface RequestContext {

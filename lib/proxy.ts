@@ -6,6 +6,7 @@ import { AccessGrants } from './auth/grants.js'
 import { UpstreamCredentials, type CredentialMap } from './auth/upstream-credentials.js'
 import { BlobCache } from './cache/blob-cache.js'
 import { ManifestCache } from './manifests/manifest-cache.js'
+import type { RegistryMap } from './config.js'
 import type { ProxyDeps } from './context.js'
 import type { Logger } from './log.js'
 import { Metrics } from './metrics.js'
@@ -20,10 +21,16 @@ import { processSnapshot, statusRecorders } from './status/recorders.js'
 import { ensureUsableCacheDir } from './cache/usable-dir.js'
 import { InflightRequests, type ShutdownSummary } from './inflight-requests.js'
 import { UpstreamClient } from './upstream/client.js'
+import { DEFAULT_BACKOFF, HealthBoard, type BackoffOptions } from './upstream/health.js'
+import { HealthProbe } from './upstream/probe.js'
+import { RateLimitWatch } from './upstream/rate-limit-watch.js'
+import { TokenOwners } from './upstream/token-owners.js'
+import { failoverCounter } from './stages/failover.js'
+import { policyDenialCounter, type Policy } from './policy/policy.js'
 import type { UpstreamClientOptions } from './upstream/types.js'
 
 export interface ProxyConfig {
-  registryMap: Record<string, string>
+  registryMap: RegistryMap
   /** Overrides the map's `default`. */
   defaultRegistry?: string
   domainSuffix: string
@@ -66,6 +73,10 @@ export interface ProxyConfig {
   clientStallTimeout?: number
   /** `--no-status` (false): no status page at / and /status.json (default true). */
   statusPage?: boolean
+  /** `--failover-backoff`/`--failover-backoff-max`: how long a failed chain member is left alone (lib/upstream/health.ts). */
+  failoverBackoff?: BackoffOptions
+  /** `--policy`: which pulls are allowed (lib/policy/). */
+  policy?: Policy
 }
 
 export interface RunningProxy {
@@ -95,15 +106,17 @@ export const DEFAULT_FOLLOW_TIMEOUT = 5_000
 /** Upstream requests in flight (sockets busy or awaited) before new ones get 503 + Retry-After. */
 export const DEFAULT_MAX_UPSTREAM_INFLIGHT = 1024
 
-export function effectiveMap(cfg: Pick<ProxyConfig, 'registryMap' | 'defaultRegistry'>): Record<string, string> {
+export function effectiveMap(cfg: Pick<ProxyConfig, 'registryMap' | 'defaultRegistry'>): RegistryMap {
   const map = { ...cfg.registryMap }
   if (cfg.defaultRegistry) map['default'] = cfg.defaultRegistry
   return map
 }
 
 export async function buildDeps(cfg: ProxyConfig): Promise<ProxyDeps> {
-  const upstreams = new UpstreamSet(effectiveMap(cfg), { dockerHubKeys: cfg.dockerHubKeys })
   const metrics = new Metrics()
+  const backoff = cfg.failoverBackoff ?? DEFAULT_BACKOFF
+  const health = new HealthBoard(backoff, cfg.log.child({ component: 'failover' }), metrics)
+  const upstreams = new UpstreamSet(effectiveMap(cfg), { dockerHubKeys: cfg.dockerHubKeys, health })
   // One set of SHA-256 threads for fills, uncached blobs and verify-on-serve.
   const hashing = new HashWorkerPool()
   void hashing.warm()
@@ -130,12 +143,23 @@ export async function buildDeps(cfg: ProxyConfig): Promise<ProxyDeps> {
     ...cfg.client,
     // Redirects and realms reach public addresses, the own host and port of
     // the upstream they are fetched for, or --redirect-allow (docs/security.md).
-    egress: { upstreams: Object.values(effectiveMap(cfg)), allow: cfg.redirectAllow ?? [] },
+    egress: { upstreams: upstreams.urls(), allow: cfg.redirectAllow ?? [] },
     maxInflight: cfg.maxUpstreamInflight ?? cfg.client.maxInflight ?? DEFAULT_MAX_UPSTREAM_INFLIGHT,
   })
   const status = statusRecorders({ page: cfg.statusPage ?? true, cacheMaxSize: cfg.cacheDir ? cfg.cacheMaxSize : 0 })
   const transport = new TimedTransport(client, metrics, status.health)
+  const probeTick = Math.max(25, Math.min(1000, Math.floor(backoff.initial / 2)))
   return {
+    failover: {
+      board: health,
+      tokens: new TokenOwners(),
+      rateLimits: new RateLimitWatch(metrics, cfg.log.child({ component: 'rate-limit' })),
+      failovers: failoverCounter(metrics),
+    },
+    // Probes go out bare: no client credentials, no operator ones.
+    probe: new HealthProbe(health, transport, cfg.log.child({ component: 'failover' }), { tick: probeTick, timeout: cfg.client.connectTimeout + cfg.client.headerTimeout }),
+    policy: cfg.policy,
+    policyDenials: policyDenialCounter(metrics),
     upstreams,
     router: new Router(upstreams, cfg.domainSuffix),
     realms: new RealmRegistry(),
@@ -181,6 +205,7 @@ export async function startProxy(cfg: ProxyConfig, listen: { host?: string; port
     })
   } catch (err) {
     deps.node.close()
+    deps.probe.close()
     await deps.cache?.close()
     await deps.hashing.close()
     ;(deps.transport as UpstreamClient).close()
@@ -211,6 +236,7 @@ export async function startProxy(cfg: ProxyConfig, listen: { host?: string; port
       clearTimeout(timer)
       const summary = inflight.summary(cut, started)
       deps.node.close()
+      deps.probe.close()
       await deps.cache?.close()
       await deps.hashing.close()
       await deps.manifests?.close()

@@ -1,4 +1,4 @@
-// SIGHUP: read the registry map, the --auth-file and the TLS files again and
+// SIGHUP: read the registry map, the --auth-file, the --policy and the TLS files again and
 // apply each that is valid. One that fails keeps what is running and logs a
 // warning: a typo in a file must not take the proxy down.
 import { AccessGrants } from './auth/grants.js'
@@ -10,25 +10,27 @@ import { effectiveMap, type ProxyConfig, type RunningProxy } from './proxy.js'
 import { Router } from './registry/route.js'
 import { UpstreamSet } from './registry/upstreams.js'
 import { reloadTls, type TlsFiles } from './tls.js'
+import { loadPolicy } from './policy/policy-file.js'
 
 export interface ReloadSources {
   /** `--registry-map` (undefined: the embedded map, which cannot change). */
   registryMap: string | undefined
   authFile?: string
+  policy?: string
   tls?: TlsFiles
   fetchText: FetchText
 }
 
 /** Swaps the upstreams and router in place; handlers read them per request. */
 export function applyRegistryMap(deps: ProxyDeps, cfg: ProxyConfig, registryMap: RegistryMap): boolean {
-  const next = new UpstreamSet(effectiveMap({ registryMap, defaultRegistry: cfg.defaultRegistry }), { dockerHubKeys: cfg.dockerHubKeys })
+  const next = new UpstreamSet(effectiveMap({ registryMap, defaultRegistry: cfg.defaultRegistry }), { dockerHubKeys: cfg.dockerHubKeys, health: deps.upstreams.health })
   const same = JSON.stringify(next.toJSON()) === JSON.stringify(deps.upstreams.toJSON())
   cfg.registryMap = registryMap
   if (same) return false
   deps.upstreams = next
   deps.router = new Router(next, cfg.domainSuffix)
   // The egress guard opens each configured upstream's own host and port to its requests (lib/upstream/egress.ts).
-  ;(deps.transport as { setUpstreams?(urls: string[]): void }).setUpstreams?.(Object.values(next.toJSON()))
+  ;(deps.transport as { setUpstreams?(urls: string[]): void }).setUpstreams?.(next.urls())
   // A key may now name another registry: what the old one accepted says
   // nothing about the new one, so cached blobs are re-checked upstream.
   deps.grants = new AccessGrants({ ttl: cfg.grantTtl })
@@ -55,6 +57,15 @@ export async function reload(proxy: RunningProxy, cfg: ProxyConfig, src: ReloadS
       log.info('auth file reloaded', { registries: parsed.credentials.size })
     } catch (err) {
       log.warn('auth file reload failed: keeping the current credentials', { error: (err as Error).message })
+    }
+  }
+  if (src.policy) {
+    try {
+      const policy = await loadPolicy(src.policy)
+      proxy.deps.policy = policy
+      log.info('policy reloaded', { file: policy.source, rules: policy.rules.length, default: policy.default })
+    } catch (err) {
+      log.warn('policy reload failed: keeping the current policy', { error: (err as Error).message })
     }
   }
   if (src.tls) {

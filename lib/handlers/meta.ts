@@ -1,5 +1,6 @@
 // Small endpoints: /healthz for load balancers and HEALTHCHECK, /help for
-// humans checking which registries sit behind which names, /metrics for
+// humans checking which registries sit behind which names (and how each
+// member of a failover chain is doing), /metrics for
 // Prometheus.
 import type { ProxyDeps, RequestContext } from '../context.js'
 import { unsupported } from '../errors.js'
@@ -17,7 +18,7 @@ export function handleHealthz(ctx: RequestContext): void {
 
 export function handleHelp(ctx: RequestContext, deps: ProxyDeps): void {
   readOnly(ctx)
-  writeJson(ctx.res, 200, deps.upstreams.toJSON(), ctx.head)
+  writeJson(ctx.res, 200, deps.upstreams.describe(), ctx.head)
 }
 
 /** The node's figures: under --workers, every worker's added up (lib/status/node-view.ts). */

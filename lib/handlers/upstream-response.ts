@@ -36,7 +36,8 @@ export function responseHeaders(
   const headers = clientResponseHeaders(res.headers)
   const challenges = all(res.headers, 'www-authenticate')
   if (challenges.length) {
-    const rewritten = rewriteChallenges(challenges, upstream.key, proxyOrigin(ctx, deps), deps.realms)
+    // A fallback's challenge names the fallback: its realm, its tokens.
+    const rewritten = rewriteChallenges(challenges, res.member ?? upstream.key, proxyOrigin(ctx, deps), deps.realms)
     if (rewritten.length) headers['www-authenticate'] = rewritten
     ctx.log.debug('challenge rewritten', { upstream: upstream.key, challenges: rewritten.length })
   }

@@ -1,11 +1,13 @@
-// /v2/… : validate → route → (blob cache) → upstream with redirects → stages
-// → client. Manifests go to lib/manifests/handler.ts (digest cache, tag
+// /v2/… : validate → route → policy → (blob cache) → upstream chain with
+// redirects → stages → client. Manifests go to lib/manifests/handler.ts (digest cache, tag
 // revalidation by HEAD, offline fallback); blobs with a cache to
 // cached-blob.ts (who may be served a hit: blob-access.ts); the rest passes
 // through (pass-through.ts).
 import type { ProxyDeps, RequestContext } from '../context.js'
 import { handleManifest } from '../manifests/handler.js'
-import { digestInvalid, nameInvalid, notFound, ProxyError, unsupported } from '../errors.js'
+import { denied, digestInvalid, nameInvalid, notFound, ProxyError, unsupported } from '../errors.js'
+import { decide } from '../policy/policy.js'
+import { ChainTransport } from '../stages/failover.js'
 import { parseV2Path, v2PathFor } from '../registry/grammar.js'
 import { upstreamName } from '../registry/route.js'
 import { upstreamRequestHeaders } from '../stages/headers.js'
@@ -14,7 +16,6 @@ import { serveBlobWithCache } from './cached-blob.js'
 import { proxy, type Target } from './pass-through.js'
 
 export async function handleV2(ctx: RequestContext, deps: ProxyDeps): Promise<void> {
-  if (deps.upstreamAuth) deps = { ...deps, transport: deps.upstreamAuth } // --auth-file: lib/auth/upstream-credentials.ts
   const { req } = ctx
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     throw unsupported(`${req.method} is not supported: this is a read-only pull-through proxy`)
@@ -34,6 +35,19 @@ export async function handleV2(ctx: RequestContext, deps: ProxyDeps): Promise<vo
   ctx.upstreamKey = upstream.key
   const name = parsed.kind === 'base' ? '' : upstreamName(upstream, parsed.name)
   if (name) ctx.repository = name
+  if (deps.policy && parsed.kind !== 'base') {
+    const tag = parsed.kind === 'manifests' && !parsed.byDigest ? parsed.reference : undefined
+    const d = decide(deps.policy, { key: upstream.key, name, tag })
+    if (d.action === 'deny') {
+      deps.policyDenials.inc({ rule: d.rule })
+      ctx.log.info('pull denied by policy', { rule: d.rule, upstream: upstream.key, repository: name, tag })
+      throw denied(`pull of ${upstream.key}/${name}${tag ? ':' + tag : ''} denied by policy rule "${d.rule}"`, { rule: d.rule })
+    }
+  }
+  // The entry's chain (lib/stages/failover.ts) outside --auth-file's
+  // credentials (lib/auth/upstream-credentials.ts), so those are fetched per
+  // member, for the member's own host.
+  deps = { ...deps, transport: new ChainTransport(deps.upstreamAuth ?? deps.transport, upstream.chain, deps.failover, ctx.log) }
 
   const url = new URL(upstream.url.href.replace(/\/$/, '') + v2PathFor(parsed, name))
   // Pagination (`n`, `last`) and referrer filters (`artifactType`) pass on;

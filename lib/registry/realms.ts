@@ -17,7 +17,8 @@ export interface TokenTarget {
   realmKey: string
 }
 
-const keyRe = /^[a-z0-9][a-z0-9._-]*$/
+// A map key, and `@<n>` for the n-th fallback of its chain (lib/upstream/chain.ts).
+const keyRe = /^[a-z0-9][a-z0-9._-]*(@\d{1,2})?$/
 
 export function realmKey(realm: URL): string {
   return `${realm.protocol}//${realm.host}${realm.pathname}`

@@ -42,6 +42,11 @@ export interface UpstreamResponse {
   body: Readable
   /** The URL this response came from. */
   url: URL
+  /**
+   * The member of a failover chain that answered (lib/stages/failover.ts):
+   * its challenges name it, so its realm and tokens stay its own.
+   */
+  member?: string
 }
 
 export interface UpstreamClientOptions {

@@ -2,11 +2,11 @@
 // lib/cache/paths.ts); the registry map names them. Ids no entry of the map
 // produces (an upstream since removed from it) are shown as they are.
 import { sourceId } from '../../cache/paths.js'
-import { upstreamSource, UpstreamSet } from '../../registry/upstreams.js'
+import { upstreamSource, UpstreamSet, type UpstreamList } from '../../registry/upstreams.js'
 
 export type UpstreamNames = (sid: string) => string
 
-export function upstreamNames(map: Record<string, string> | undefined): UpstreamNames {
+export function upstreamNames(map: Record<string, UpstreamList> | undefined): UpstreamNames {
   const names = new Map<string, string>()
   if (map) {
     // Named keys before `default`: `docker`, not `default`, for Docker Hub.
