@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, rmdirSync, writeFileSync } from '
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { asFollower, asWriter, blobPath, collect, collectUntilError, fdCount, makeBlob, openCache, settle, upstreamBody, SOURCE } from './fixtures/helpers.js'
+import { asFollower, asWriter, blobPath, collect, collectUntilError, fdCount, makeBlob, openCache, settle, tmpAfterCleanup, upstreamBody, SOURCE } from './fixtures/helpers.js'
 
 t.test('commit fails (shard path is a file)', async (t) => {
   const dir = t.testdir()
@@ -19,8 +19,7 @@ t.test('commit fails (shard path is a file)', async (t) => {
   const writer = asWriter(await cache.claim(blob.digest, SOURCE))
   const got = await collect(writer.fill(upstreamBody(blob.bytes), blob.bytes.length))
   t.ok(got.equals(blob.bytes), 'the client got the whole blob')
-  await settle()
-  t.same(readdirSync(join(dir, 'tmp')), [], 'temp removed')
+  t.same(await tmpAfterCleanup(dir), [], 'temp removed')
   t.equal(cache.cached(blob.digest), undefined, 'nothing committed')
   await cache.close()
   await settle()
@@ -59,8 +58,7 @@ async function fullDisk(t: Test, dir: string): Promise<void> {
   const [mine, theirs] = await Promise.all([collect(body), collectUntilError(follower.body)])
   t.ok(mine.equals(blob.bytes), 'the writer’s client got the whole blob, verified')
   t.ok(theirs.error, `the follower of the failed fill errors (${theirs.error?.code}): its handler refetches`)
-  await settle()
-  t.same(readdirSync(join(dir, 'tmp')), [], 'temp removed (the space is back)')
+  t.same(await tmpAfterCleanup(dir), [], 'temp removed (the space is back)')
   t.notOk(existsSync(blobPath(dir, blob)), 'nothing committed')
   t.equal(cache.stats().blobs, 0)
   await cache.close()

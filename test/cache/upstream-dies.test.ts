@@ -3,7 +3,7 @@
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { asWriter, collect, collectUntilError, fdCount, makeBlob, openCache, settle, upstreamBody, SOURCE } from './fixtures/helpers.js'
+import { asWriter, collect, collectUntilError, fdCount, makeBlob, openCache, settle, tmpAfterCleanup, upstreamBody, SOURCE } from './fixtures/helpers.js'
 
 t.test('upstream reset mid-body', async (t) => {
   const dir = t.testdir()
@@ -15,8 +15,7 @@ t.test('upstream reset mid-body', async (t) => {
   const { bytes, error } = await collectUntilError(writer.fill(upstreamBody(blob.bytes, { failAt: 1024 * 1024 }), blob.bytes.length))
   t.equal(error?.code, 'ECONNRESET', 'the client stream errors with the upstream error')
   t.ok(bytes.length < 1024 * 1024, 'and ends short')
-  await settle()
-  t.same(readdirSync(join(dir, 'tmp')), [], 'temp file removed')
+  t.same(await tmpAfterCleanup(dir), [], 'temp file removed')
   t.equal(cache.stats().blobs, 0, 'nothing committed')
 
   const again = asWriter(await cache.claim(blob.digest, SOURCE))
@@ -40,8 +39,7 @@ t.test('upstream goes idle: the fill gives up after fillTimeout', async (t) => {
   )
   t.equal(error?.code, 'ETIMEDOUT')
   t.ok(Date.now() - started >= 190, 'after the idle timeout')
-  await settle()
-  t.same(readdirSync(join(dir, 'tmp')), [], 'temp file removed')
+  t.same(await tmpAfterCleanup(dir), [], 'temp file removed')
   await cache.close()
 })
 
@@ -53,8 +51,7 @@ t.test('abandon: followers waiting for the size go upstream themselves', async (
   const waiting = cache.claim(blob.digest, SOURCE)
   writer.abandon()
   t.equal(await waiting, null, 'the waiting claimant is told to proxy uncached')
-  await settle()
-  t.same(readdirSync(join(dir, 'tmp')), [], 'lock released')
+  t.same(await tmpAfterCleanup(dir), [], 'lock released')
   t.equal(asWriter(await cache.claim(blob.digest, SOURCE)).role, 'writer', 'a later claim is a writer')
   await cache.close()
 })

@@ -5,7 +5,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { isDigestMismatch } from '../../lib/stages/verify-digest.js'
-import { asFollower, asWriter, collectUntilError, fdCount, makeBlob, openCache, settle, upstreamBody, SOURCE } from './fixtures/helpers.js'
+import { asFollower, asWriter, collectUntilError, fdCount, makeBlob, openCache, settle, tmpAfterCleanup, upstreamBody, SOURCE } from './fixtures/helpers.js'
 
 t.test('wrong bytes from upstream', async (t) => {
   const dir = t.testdir()
@@ -28,7 +28,7 @@ t.test('wrong bytes from upstream', async (t) => {
 
   await settle()
   t.notOk(existsSync(join(dir, 'blobs', 'sha256', blob.hex.slice(0, 2), blob.hex)), 'nothing committed')
-  t.same(readdirSync(join(dir, 'tmp')), [], 'temp file and sidecar removed')
+  t.same(await tmpAfterCleanup(dir), [], 'temp file and sidecar removed')
   t.equal(cache.cached(blob.digest), undefined)
   t.equal(asWriter(await cache.claim(blob.digest, SOURCE)).role, 'writer', 'the next claim fetches again')
 
@@ -45,7 +45,6 @@ t.test('more bytes than Content-Length', async (t) => {
   const { bytes, error } = await collectUntilError(writer.fill(upstreamBody(blob.bytes), blob.bytes.length - 10))
   t.equal(error?.code, 'EINTEGRITY')
   t.ok(bytes.length < blob.bytes.length - 10)
-  await settle()
-  t.same(readdirSync(join(dir, 'tmp')), [], 'temp removed')
+  t.same(await tmpAfterCleanup(dir), [], 'temp removed')
   await cache.close()
 })
