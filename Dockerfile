@@ -1,8 +1,8 @@
-# syntax=docker/dockerfile:1
-# crproxy image: docker build -t crproxy .   (multi-arch: make docker)
-# Node 24 is an LTS line (supported to April 2028); override with
-# --build-arg NODE_VERSION=<major> to follow a newer LTS.
-ARG NODE_VERSION=24
+# crproxy image: docker build -t crproxy .   (multi-arch: make docker;
+# offline, with a base built from Debian and npm packages: make image)
+# Node 20 is the major CI tests crproxy on; --build-arg NODE_VERSION=<major>
+# picks another (npm ci and tsc run on it during the build).
+ARG NODE_VERSION=20
 
 # Build stage: compile TypeScript with the dev dependencies.
 FROM node:${NODE_VERSION}-bookworm-slim AS build
@@ -29,6 +29,8 @@ COPY registrymap.json ./
 RUN mkdir -p /cache && chown node:node /cache
 USER node
 EXPOSE 5000
+# The volume is the blob cache; -e CRPROXY_CACHE_DIR= (empty) runs without one.
+ENV CRPROXY_CACHE_DIR=/cache
 VOLUME /cache
 # Finds the port (and http/https) from crproxy's own command line or
 # environment, so it holds for any -listen/--listen/CRPROXY_LISTEN given.

@@ -4,6 +4,9 @@
 #                  into lib/build-info.ts by scripts/stamp.mjs)
 #   make test      build, type-check and run the tap suite
 #   make bench     benchmarks against distribution and nginx (bench/run.mjs)
+#   make image     this machine's image, IMAGE:TAG (default crproxy:local),
+#                  with the docker CLI at DOCKER_HOST; builds the base offline
+#                  when it cannot be pulled (scripts/offline-base.sh)
 #   make docker    multi-arch image with buildx (PLATFORMS, IMAGE, PUSH=1)
 #   make release   release/crproxy-<version>.tar.gz: dist/ + bin/ + production
 #                  dependencies; plus a single-file executable (Node SEA) for
@@ -15,8 +18,11 @@ PLATFORMS   ?= linux/amd64,linux/arm64
 RELEASE_DIR ?= release
 PKG         := crproxy-$(VERSION)
 SEA         ?= 0
+TAG         ?= local
+DOCKER      ?= docker
+NODE_MAJOR  := $(shell sed -n 's/^ARG NODE_VERSION=//p' Dockerfile)
 
-.PHONY: all build test bench docker release sea clean
+.PHONY: all build test bench image docker release sea clean
 
 all: build
 
@@ -34,6 +40,15 @@ test: node_modules
 # a few minutes. Knobs (BENCH_ROUNDS, BENCH_BLOB_MIB, …): docs/benchmarks.md.
 bench: build
 	node bench/run.mjs
+
+# --network host: the build's `npm ci` reaches the registry however the host
+# does (a daemon may have no bridge network, as CI's has not).
+# DOCKER_BUILDKIT=0: the classic builder needs neither the buildx plugin nor
+# a frontend image from Docker Hub.
+image:
+	DOCKER="$(DOCKER)" scripts/offline-base.sh node:$(NODE_MAJOR)-bookworm-slim
+	DOCKER_BUILDKIT=0 $(DOCKER) build --network host -t $(IMAGE):$(TAG) .
+	@$(DOCKER) image inspect --format '$(IMAGE):$(TAG) {{.Size}} bytes' $(IMAGE):$(TAG)
 
 # buildx builds every platform in one go; without PUSH=1 the result stays in
 # the build cache (a multi-platform image cannot be loaded into `docker images`).

@@ -5,16 +5,17 @@
 # runtimes the runtime e2e tests pull with: containerd 1.6 (containerd, ctr),
 # podman 4.3 and the Docker 20.10 daemon (docker.io: dockerd, docker);
 # haproxy (the two-node scaling test), make (`make release` test) and
-# chromium (the status page, rendered headless).
+# chromium (the status page, rendered headless) and mmdebstrap (`make image`
+# builds the Docker image's base offline with it).
 # Idempotent: does nothing when every tool is already there. Debian packages
 # only.
 set -euo pipefail
 
-PACKAGES=(docker-registry skopeo nginx wrk openssl apache2-utils containerd podman docker.io haproxy make chromium)
+PACKAGES=(docker-registry skopeo nginx wrk openssl apache2-utils containerd podman docker.io haproxy make chromium mmdebstrap)
 # Absolute paths where a same-named tool may come from elsewhere (a docker
 # CLI in /usr/local/bin is not the Debian daemon's client).
 TOOLS=(/usr/bin/docker-registry skopeo nginx wrk openssl htpasswd
-  /usr/bin/containerd /usr/bin/ctr /usr/bin/podman /usr/sbin/dockerd /usr/bin/docker haproxy make chromium)
+  /usr/bin/containerd /usr/bin/ctr /usr/bin/podman /usr/sbin/dockerd /usr/bin/docker haproxy make chromium mmdebstrap)
 
 have_all() {
   local t
