@@ -11,7 +11,7 @@ import type { BlobCache } from './cache/blob-cache.js'
 import type { AccessGrants } from './auth/grants.js'
 import type { ManifestCache } from './manifests/manifest-cache.js'
 import type { UpstreamCredentials } from './auth/upstream-credentials.js'
-import type { HashWorkerPool } from './stages/hash-worker.js'
+import type { HashWorkerPool } from './integrity/hash-worker.js'
 
 export interface ProxyDeps {
   upstreams: UpstreamSet
@@ -23,7 +23,7 @@ export interface ProxyDeps {
   cache: BlobCache | undefined
   /** Manifest cache (with --cache-dir; lib/manifests/). Undefined: manifests are always forwarded. */
   manifests?: ManifestCache
-  /** SHA-256 worker threads (lib/stages/hash-worker.ts), shared by every blob stream. */
+  /** SHA-256 worker threads (lib/integrity/hash-worker.ts), shared by every blob stream. */
   hashing: HashWorkerPool
   grants: AccessGrants
   metrics: Metrics

@@ -10,7 +10,7 @@
 // could keep its ctime: a stamp taken less than RACY_MS after the file's
 // last change is not trusted (git's "racily clean" rule).
 import { open } from 'node:fs/promises'
-import { integrityError, type IntegrityError } from '../stages/verify-digest.js'
+import { integrityError, type IntegrityError } from '../integrity/verify-digest.js'
 import type { OpenedBlob } from './read-stream.js'
 import { ownHandle } from './shared-handle.js'
 

@@ -6,8 +6,8 @@
 // chunk. Reads are 256 KiB unless the caller sizes them (see CHUNK).
 import type { ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
-import type { Hasher } from '../stages/hash-worker.js'
-import { integrityError, type IntegrityError } from '../stages/verify-digest.js'
+import type { Hasher } from '../integrity/hash-worker.js'
+import { integrityError, type IntegrityError } from '../integrity/verify-digest.js'
 import type { HandleRef } from './shared-handle.js'
 import type { ByteRange } from './types.js'
 

@@ -2,7 +2,7 @@
 import type { Readable } from 'node:stream'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
-import type { HashWorkerPool } from '../stages/hash-worker.js'
+import type { HashWorkerPool } from '../integrity/hash-worker.js'
 
 export interface BlobCacheOptions {
   /** Root of the store (created if missing). */

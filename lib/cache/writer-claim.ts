@@ -13,9 +13,9 @@
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from '../log.js'
-import type { Hasher } from '../stages/hash-worker.js'
+import type { Hasher } from '../integrity/hash-worker.js'
 import { teeToCache } from '../stages/tee-to-cache.js'
-import { VerifyDigest } from '../stages/verify-digest.js'
+import { VerifyDigest } from '../integrity/verify-digest.js'
 import type { Fill } from './fill.js'
 import type { FillClaim } from './types.js'
 

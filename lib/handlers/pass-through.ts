@@ -7,7 +7,7 @@ import type { ProxyDeps, RequestContext } from '../context.js'
 import type { V2Path } from '../registry/grammar.js'
 import type { Upstream } from '../registry/upstreams.js'
 import { requestFollowingRedirects } from '../stages/redirect.js'
-import { VerifyDigest } from '../stages/verify-digest.js'
+import { VerifyDigest } from '../integrity/verify-digest.js'
 import type { UpstreamRequest } from '../upstream/types.js'
 import { contentLength, responseHeaders, sendUpstream } from './upstream-response.js'
 

@@ -11,7 +11,7 @@ import { contentLength, responseHeaders, sendUpstream } from '../handlers/upstre
 import type { Upstream } from '../registry/upstreams.js'
 import { first } from '../stages/headers.js'
 import { requestFollowingRedirects } from '../stages/redirect.js'
-import { VerifyDigest } from '../stages/verify-digest.js'
+import { VerifyDigest } from '../integrity/verify-digest.js'
 import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
 import { CaptureUpTo } from './capture.js'
 import { MAX_MANIFEST_SIZE, type ManifestCache } from './manifest-cache.js'

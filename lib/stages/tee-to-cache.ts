@@ -28,8 +28,8 @@
 // failed: then it is cut, and retries).
 import { Readable } from 'node:stream'
 import type { Logger } from '../log.js'
-import type { Hasher } from './hash-worker.js'
-import { hasherFor, integrityError, parseDigest } from './verify-digest.js'
+import type { Hasher } from '../integrity/hash-worker.js'
+import { hasherFor, integrityError, parseDigest } from '../integrity/verify-digest.js'
 
 export interface CacheSink {
   /** Appends chunks in order; rejects on a disk error (caching stops, serving does not). */
@@ -60,7 +60,7 @@ export interface TeeOptions {
   clientBuffer?: number
   /** Bytes handed to the client stream (for metrics). */
   onClientBytes?: (n: number) => void
-  /** SHA-256 off the main thread (lib/stages/hash-worker.ts); default inline. Disposed of at the end. */
+  /** SHA-256 off the main thread (lib/integrity/hash-worker.ts); default inline. Disposed of at the end. */
   hasher?: Hasher | undefined
   /**
    * The client left with `received` bytes in: should the fill go on without

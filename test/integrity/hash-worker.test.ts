@@ -3,7 +3,7 @@
 // cannot run, and a worker that dies fails the digest rather than passing it.
 import { createHash, randomBytes } from 'node:crypto'
 import t from 'tap'
-import { HashWorkerPool, inlineHasher, type Hasher } from '../../lib/stages/hash-worker.js'
+import { HashWorkerPool, inlineHasher, type Hasher } from '../../lib/integrity/hash-worker.js'
 
 const data = randomBytes(5 * 1024 * 1024 + 7)
 const expected = createHash('sha256').update(data).digest('hex')

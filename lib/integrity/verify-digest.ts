@@ -51,7 +51,7 @@ export interface VerifyDigestOptions {
   /** Expected length in bytes, when known (Content-Length). */
   size?: number | undefined
   /**
-   * SHA-256 from elsewhere (a worker thread, lib/stages/hash-worker.ts), so
+   * SHA-256 from elsewhere (a worker thread, lib/integrity/hash-worker.ts), so
    * that hashing overlaps the sending; default inline. It is used for sha256
    * digests only, and disposed of with the stream.
    */

@@ -5,8 +5,8 @@ import { createHash, randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import t from 'tap'
-import { HashWorkerPool } from '../../lib/stages/hash-worker.js'
-import { isDigestMismatch, parseDigest, VerifyDigest } from '../../lib/stages/verify-digest.js'
+import { HashWorkerPool } from '../../lib/integrity/hash-worker.js'
+import { isDigestMismatch, parseDigest, VerifyDigest } from '../../lib/integrity/verify-digest.js'
 
 const chunks = [Buffer.from('hello '), Buffer.from('blob '), Buffer.from('world')]
 const whole = Buffer.concat(chunks)
