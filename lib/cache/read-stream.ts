@@ -7,7 +7,7 @@
 import type { ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import type { Hasher } from '../integrity/hash-worker.js'
-import { integrityError, type IntegrityError } from '../integrity/verify-digest.js'
+import { IntegrityError } from '../integrity/integrity-error.js'
 import type { HandleRef } from './shared-handle.js'
 import type { ByteRange } from './types.js'
 
@@ -202,7 +202,7 @@ export class BlobReadStream extends Readable {
 
   #mismatch(note?: string, found?: string): IntegrityError {
     const expected = this.#opts.verify ? `sha256:${this.#opts.verify.hex}` : 'sha256:?'
-    const err = integrityError({ expected, found: found ? `sha256:${found}` : `unknown (${note})` })
+    const err = new IntegrityError({ expected, found: found ? `sha256:${found}` : `unknown (${note})` })
     this.#opts.onMismatch?.(err)
     return err
   }

@@ -17,6 +17,7 @@ import { parseRange } from '../registry/range.js'
 import { upstreamSource } from '../registry/upstreams.js'
 import { requestFollowingRedirects } from '../stages/redirect.js'
 import { VerifyDigest } from '../integrity/verify-digest.js'
+import { isDigestMismatch } from '../integrity/integrity-error.js'
 import type { UpstreamResponse } from '../upstream/types.js'
 import { authorised, granted } from './blob-access.js'
 import { blobHeaders, partialHeaders, sendRange } from './blob-response.js'
@@ -274,6 +275,5 @@ async function firstBytes(stream: Readable, isMiss: (err: unknown) => boolean, w
  * byte was sent (EINTEGRITY: a truncated or rotten file, already evicted).
  */
 function hitIsMiss(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code
-  return code === 'ENOENT' || code === 'EINTEGRITY'
+  return (err as NodeJS.ErrnoException).code === 'ENOENT' || isDigestMismatch(err)
 }

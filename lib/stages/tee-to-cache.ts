@@ -29,7 +29,8 @@
 import { Readable } from 'node:stream'
 import type { Logger } from '../log.js'
 import type { Hasher } from '../integrity/hash-worker.js'
-import { hasherFor, integrityError, parseDigest } from '../integrity/verify-digest.js'
+import { IntegrityError } from '../integrity/integrity-error.js'
+import { hasherFor, parseDigest } from '../integrity/verify-digest.js'
 
 export interface CacheSink {
   /** Appends chunks in order; rejects on a disk error (caching stops, serving does not). */
@@ -227,7 +228,7 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
         if (chunk.length === 0) continue
         received += chunk.length
         if (opts.size !== undefined && received > opts.size) {
-          throw integrityError({ expected: opts.digest, found: `${parsed.algorithm}:?`, expectedSize: opts.size, foundSize: received })
+          throw new IntegrityError({ expected: opts.digest, found: `${parsed.algorithm}:?`, expectedSize: opts.size, foundSize: received })
         }
         if (caching && opts.size === undefined && opts.fits && !opts.fits(received)) {
           stopCaching(Object.assign(new Error('body of unknown length outgrew the cache'), { code: 'EFBIG' }), 'blob outgrew the cache: serving it uncached')
@@ -258,7 +259,7 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
       if (writing) await writing
       const found = `${parsed.algorithm}:${await hasher.digest()}`
       if (found !== opts.digest || (opts.size !== undefined && received !== opts.size)) {
-        throw integrityError({ expected: opts.digest, found, expectedSize: opts.size, foundSize: received })
+        throw new IntegrityError({ expected: opts.digest, found, expectedSize: opts.size, foundSize: received })
       }
       if (caching) {
         caching = false

@@ -6,7 +6,8 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import t from 'tap'
 import { HashWorkerPool } from '../../lib/integrity/hash-worker.js'
-import { isDigestMismatch, parseDigest, VerifyDigest } from '../../lib/integrity/verify-digest.js'
+import { isDigestMismatch } from '../../lib/integrity/integrity-error.js'
+import { parseDigest, VerifyDigest } from '../../lib/integrity/verify-digest.js'
 
 const chunks = [Buffer.from('hello '), Buffer.from('blob '), Buffer.from('world')]
 const whole = Buffer.concat(chunks)
