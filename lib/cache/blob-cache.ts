@@ -35,7 +35,8 @@ import { BlobOrigins } from './origins.js'
 import { CachePaths, DIR_MODE, fillKey, hexOf, sourceId } from './paths.js'
 import { BlobReadStream } from './read-stream.js'
 import { type ScannedBlob, scanBlobs, sweepTemps } from './rebuild.js'
-import type { BlobCacheOptions, BlobCacheStats, ByteRange, ChargedFile, FillClaim, FillFollower } from './types.js'
+import type { ByteRange } from '../registry/range.js'
+import type { BlobCacheOptions, BlobCacheStats, ChargedFile, FillClaim, FillFollower } from './types.js'
 import { writerClaim } from './writer-claim.js'
 
 const POLL_MS = 25

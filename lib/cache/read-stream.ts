@@ -9,7 +9,7 @@ import { Readable } from 'node:stream'
 import type { Hasher } from '../integrity/hash-worker.js'
 import { IntegrityError } from '../integrity/integrity-error.js'
 import type { HandleRef } from './shared-handle.js'
-import type { ByteRange } from './types.js'
+import type { ByteRange } from '../registry/range.js'
 
 /** How much of a growing file may be read, and when that changes. */
 export interface Growth {

@@ -64,13 +64,6 @@ export interface DiskTenant {
   attach(budget: DiskBudget): void
 }
 
-export interface ByteRange {
-  /** inclusive */
-  start: number
-  /** inclusive */
-  end: number
-}
-
 /** The claimant of a miss: the only one that fetches upstream for this digest. */
 export interface FillClaim {
   role: 'writer'

@@ -3,10 +3,9 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import type { ByteRange } from '../cache/types.js'
 import type { RequestContext } from '../context.js'
 import { rangeNotSatisfiable } from '../errors.js'
-import { parseRange } from '../registry/range.js'
+import { type ByteRange, parseRange } from '../registry/range.js'
 import { RangeSlice } from '../stages/range-slice.js'
 
 /**
