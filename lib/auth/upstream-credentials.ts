@@ -27,8 +27,8 @@ import { jsonSyntaxError } from '../json-error.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
 import { bearerRealm, param, parseChallenges, type Challenge } from '../registry/challenge.js'
-import { requestFollowingRedirects, type Transport } from '../stages/redirect.js'
-import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
+import { requestFollowingRedirects } from '../stages/redirect.js'
+import type { Transport, UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
 
 export interface Credential {
   username: string

@@ -44,6 +44,11 @@ export interface UpstreamResponse {
   url: URL
 }
 
+/** What sends an UpstreamRequest: the client, or a wrapper around one (timing, credentials). */
+export interface Transport {
+  request(req: UpstreamRequest): Promise<UpstreamResponse>
+}
+
 export interface UpstreamClientOptions {
   /** ms to establish TCP (+ TLS, + CONNECT tunnel). */
   connectTimeout: number

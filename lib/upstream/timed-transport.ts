@@ -4,8 +4,7 @@
 // Every hop of a redirect is its own observation (registry, then CDN).
 import type { Metrics } from '../metrics.js'
 import { UpstreamError } from '../errors.js'
-import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
-import type { Transport } from './redirect.js'
+import type { Transport, UpstreamRequest, UpstreamResponse } from './types.js'
 
 /**
  * Distinct host labels kept; later hosts are counted as `other`. Upstreams
