@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream'
-import type { EgressOptions } from './egress.js'
 
 /** Lowercase header names; repeated headers (WWW-Authenticate) become arrays. */
 export type HeaderMap = Record<string, string | string[]>
@@ -88,4 +87,12 @@ export interface ProxyEnv {
   https?: URL
   /** Entries of no_proxy: host names, .domain suffixes, '*', optional :port. */
   noProxy: string[]
+}
+
+/** Where connections may go besides the configured upstreams (lib/upstream/egress.ts). */
+export interface EgressOptions {
+  /** Base URLs of the configured upstreams. */
+  upstreams: string[]
+  /** --redirect-allow: host, .suffix, *.suffix, IP or CIDR, each optionally :port (as no_proxy). */
+  allow: string[]
 }
