@@ -2,9 +2,8 @@
 // stops it gracefully on SIGTERM/SIGINT. main() returns the exit code so
 // tests can call it without spawning.
 import { buildTime, version } from './build-info.js'
-import { ConfigError, loadRegistryMap, parseDuration, parseListen, validateUpstreamUrl } from './config.js'
+import { ConfigError, loadRegistryMap, parseDuration, parseListen, parseSize, validateUpstreamUrl } from './config.js'
 import { configCommand } from './config-output.js'
-import { parseSize } from './cache/parse-size.js'
 import { ensureUsableCacheDir } from './cache/usable-dir.js'
 import { envName, helpText, parseFlags } from './flags.js'
 import { createLogger, type Logger } from './log.js'
