@@ -2,7 +2,7 @@
 // apply each that is valid. One that fails keeps what is running and logs a
 // warning: a typo in a file must not take the proxy down.
 import { AccessGrants } from './auth/grants.js'
-import { loadAuthFile } from './auth/upstream-credentials.js'
+import { loadAuthFile } from './auth/auth-file.js'
 import { loadRegistryMap, type FetchText, type RegistryMap } from './config.js'
 import type { ProxyDeps } from './context.js'
 import type { Logger } from './log.js'
