@@ -1,10 +1,10 @@
 // /v2/… : validate → route → (blob cache) → upstream with redirects → stages
-// → client. Manifests go to lib/manifests/handler.ts (digest cache, tag
+// → client. Manifests go to lib/handlers/manifest.ts (digest cache, tag
 // revalidation by HEAD, offline fallback); blobs with a cache to
 // cached-blob.ts (who may be served a hit: blob-access.ts); the rest passes
 // through (pass-through.ts).
 import type { ProxyDeps, RequestContext } from '../context.js'
-import { handleManifest } from '../manifests/handler.js'
+import { handleManifest } from './manifest.js'
 import { digestInvalid, nameInvalid, notFound, ProxyError, unsupported } from '../errors.js'
 import { parseV2Path, v2PathFor } from '../registry/grammar.js'
 import { upstreamName } from '../registry/route.js'

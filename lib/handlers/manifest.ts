@@ -29,14 +29,14 @@ import {
   requestUpstream,
   sendFromUpstream,
   type TagRef,
-} from './flow.js'
-import type { ManifestCache } from './manifest-cache.js'
-import { manifestMetrics } from './manifest-metrics.js'
-import { acceptKey, accepts, essence, parseAccept } from './media-types.js'
-import { serveCached } from './serve-cached.js'
-import { failureReason, isUpstreamFailure, serveStale } from './stale.js'
+} from './manifest-flow.js'
+import type { ManifestCache } from '../manifests/manifest-cache.js'
+import { manifestMetrics } from '../manifests/manifest-metrics.js'
+import { acceptKey, accepts, essence, parseAccept } from '../manifests/media-types.js'
+import { serveCached } from './manifest-from-cache.js'
+import { failureReason, isUpstreamFailure, serveStale } from './manifest-stale.js'
 
-export type { ManifestTarget } from './flow.js'
+export type { ManifestTarget } from './manifest-flow.js'
 
 export async function handleManifest(ctx: RequestContext, deps: ProxyDeps, t: ManifestTarget): Promise<void> {
   const f: Flow = { ctx, deps, t, metrics: manifestMetrics(deps.metrics), accept: parseAccept(ctx.req.headers.accept) }
