@@ -18,12 +18,12 @@
 // pushed out costs one token fetch, not a failed pull. Neither tokens nor credentials reach a client:
 // they live in request headers to the upstream only, and the response
 // header allow-list (lib/stages/headers.ts) passes no credential back.
-// Cross-origin redirects (CDNs) drop Authorization (lib/stages/redirect.ts).
+// Cross-origin redirects (CDNs) drop Authorization (lib/upstream/redirects.ts).
 import { LRUCache } from 'lru-cache'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
 import { bearerRealm, param, parseChallenges, type Challenge } from '../registry/challenge.js'
-import { requestFollowingRedirects } from '../stages/redirect.js'
+import { requestFollowingRedirects } from '../upstream/redirects.js'
 import type { Transport, UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
 import { registryKey, type Credential, type CredentialMap } from './auth-file.js'
 

@@ -2,7 +2,7 @@
 // grants (lib/auth/grants.ts), or else the upstream itself, with the
 // client's credentials, for the blob's first byte.
 import type { ProxyDeps, RequestContext } from '../context.js'
-import { requestFollowingRedirects } from '../stages/redirect.js'
+import { requestFollowingRedirects } from '../upstream/redirects.js'
 import { recordAccess, type Target, wholeBlob } from './pass-through.js'
 import { responseHeaders, sendUpstream } from './upstream-response.js'
 

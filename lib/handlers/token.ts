@@ -5,7 +5,7 @@
 import type { ProxyDeps, RequestContext } from '../context.js'
 import { denied, notFound, ProxyError, unsupported } from '../errors.js'
 import { normaliseScope, parseTokenPath, rewriteChallenges, type TokenTarget } from '../registry/realms.js'
-import { requestFollowingRedirects } from '../stages/redirect.js'
+import { requestFollowingRedirects } from '../upstream/redirects.js'
 import { all, first } from '../stages/headers.js'
 import type { UpstreamRequest } from '../upstream/types.js'
 import { proxyOrigin, sendUpstream } from './upstream-response.js'

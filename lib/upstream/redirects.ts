@@ -6,7 +6,7 @@
 import { badGateway } from '../errors.js'
 import type { Logger } from '../log.js'
 import { redactUrl } from '../log.js'
-import type { Transport, UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
+import type { Transport, UpstreamRequest, UpstreamResponse } from './types.js'
 
 const redirectStatuses = new Set([301, 302, 303, 307, 308])
 const crossOriginUnsafe = ['authorization', 'cookie', 'proxy-authorization']
