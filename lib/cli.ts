@@ -8,7 +8,7 @@ import { ensureUsableCacheDir } from './cache/usable-dir.js'
 import { envName, helpText, parseFlags } from './flags.js'
 import { createLogger, type Logger } from './log.js'
 import { effectiveMap, startProxy, type ProxyConfig, type RunningProxy } from './proxy.js'
-import { requestFollowingRedirects } from './upstream/redirects.js'
+import { FollowRedirects } from './upstream/redirects.js'
 import { loadAuthFile } from './auth/auth-file.js'
 import { reload } from './reload.js'
 import { loadTls, tlsFilesFrom } from './tls.js'
@@ -233,9 +233,9 @@ function positiveInt(s: string, what: string): number {
 }
 
 async function fetchText(url: URL, opts: UpstreamClientOptions): Promise<string> {
-  const client = new UpstreamClient(opts)
+  const client = new FollowRedirects(new UpstreamClient(opts))
   try {
-    const res = await requestFollowingRedirects(client, { method: 'GET', url, headers: { accept: 'application/json' } }, createLogger({ level: 'error' }))
+    const res = await client.request({ method: 'GET', url, headers: { accept: 'application/json' } })
     if (res.status !== 200) {
       res.body.resume()
       throw new Error(`HTTP ${res.status}`)

@@ -17,8 +17,14 @@ export interface ProxyDeps {
   upstreams: UpstreamSet
   router: Router
   realms: RealmRegistry
-  transport: Transport
-  /** `transport` plus the operator's --auth-file credentials: /v2 requests only, never /token/. */
+  /**
+   * /v2 requests upstream: client → timing → --auth-file credentials (when
+   * given) → redirects (lib/proxy.ts buildDeps).
+   */
+  registry: Transport
+  /** Token relays and realm discovery: the same without the operator's credentials. */
+  tokens: Transport
+  /** The credentials in `registry`, for SIGHUP to replace. */
   upstreamAuth?: UpstreamCredentials
   cache: BlobCache | undefined
   /** Manifest cache (with --cache-dir; lib/manifests/). Undefined: manifests are always forwarded. */

@@ -15,6 +15,7 @@ import { Router } from './registry/route.js'
 import { UpstreamSet } from './registry/upstreams.js'
 import { createProxyServer } from './server.js'
 import { HashWorkerPool } from './integrity/hash-worker.js'
+import { FollowRedirects } from './upstream/redirects.js'
 import { TimedTransport } from './upstream/timed-transport.js'
 import { ensureUsableCacheDir } from './cache/usable-dir.js'
 import { InflightRequests, type ShutdownSummary } from './inflight-requests.js'
@@ -130,15 +131,19 @@ export async function buildDeps(cfg: ProxyConfig): Promise<ProxyDeps> {
     egress: { upstreams: Object.values(effectiveMap(cfg)), allow: cfg.redirectAllow ?? [] },
     maxInflight: cfg.maxUpstreamInflight ?? cfg.client.maxInflight ?? DEFAULT_MAX_UPSTREAM_INFLIGHT,
   })
-  const transport = new TimedTransport(client, metrics)
+  // The transport chain, built once: every hop of a redirect is timed and,
+  // for /v2 requests, gets the --auth-file credentials of its own host.
+  const timed = new TimedTransport(client, metrics)
+  const upstreamAuth = cfg.upstreamCredentials
+    ? new UpstreamCredentials(timed, cfg.upstreamCredentials, { log: cfg.log.child({ component: 'upstream-auth' }), metrics })
+    : undefined
   return {
     upstreams,
     router: new Router(upstreams, cfg.domainSuffix),
     realms: new RealmRegistry(),
-    transport,
-    upstreamAuth: cfg.upstreamCredentials
-      ? new UpstreamCredentials(transport, cfg.upstreamCredentials, { log: cfg.log.child({ component: 'upstream-auth' }), metrics })
-      : undefined,
+    registry: new FollowRedirects(upstreamAuth ?? timed),
+    tokens: new FollowRedirects(timed),
+    upstreamAuth,
     cache,
     manifests,
     hashing,
@@ -176,7 +181,7 @@ export async function startProxy(cfg: ProxyConfig, listen: { host?: string; port
   } catch (err) {
     await deps.cache?.close()
     await deps.hashing.close()
-    ;(deps.transport as UpstreamClient).close()
+    deps.registry.close() // and the client under deps.tokens: it is the same
     throw err
   }
   const addr = server.address() as AddressInfo
@@ -206,7 +211,7 @@ export async function startProxy(cfg: ProxyConfig, listen: { host?: string; port
       await deps.cache?.close()
       await deps.hashing.close()
       await deps.manifests?.close()
-      ;(deps.transport as UpstreamClient).close()
+      deps.registry.close() // and the client under deps.tokens: it is the same
       return summary
     },
   }

@@ -28,7 +28,7 @@ export function applyRegistryMap(deps: ProxyDeps, cfg: ProxyConfig, registryMap:
   deps.upstreams = next
   deps.router = new Router(next, cfg.domainSuffix)
   // The egress guard opens each configured upstream's own host and port to its requests (lib/upstream/egress.ts).
-  ;(deps.transport as { setUpstreams?(urls: string[]): void }).setUpstreams?.(Object.values(next.toJSON()))
+  deps.registry.setUpstreams(Object.values(next.toJSON()))
   // A key may now name another registry: what the old one accepted says
   // nothing about the new one, so cached blobs are re-checked upstream.
   deps.grants = new AccessGrants({ ttl: cfg.grantTtl })

@@ -18,12 +18,14 @@
 // pushed out costs one token fetch, not a failed pull. Neither tokens nor credentials reach a client:
 // they live in request headers to the upstream only, and the response
 // header allow-list (lib/stages/headers.ts) passes no credential back.
-// Cross-origin redirects (CDNs) drop Authorization (lib/upstream/redirects.ts).
+// It sits inside the redirect follower (lib/upstream/redirects.ts), so each
+// hop gets credentials for its own host only; cross-origin hops (CDNs) also
+// drop the Authorization the previous hop carried.
 import { LRUCache } from 'lru-cache'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
 import { bearerRealm, param, parseChallenges, type Challenge } from '../registry/challenge.js'
-import { requestFollowingRedirects } from '../upstream/redirects.js'
+import { FollowRedirects } from '../upstream/redirects.js'
 import type { Transport, UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
 import { registryKey, type Credential, type CredentialMap } from './auth-file.js'
 
@@ -62,6 +64,8 @@ export class UpstreamCredentials implements Transport {
   private readonly now: () => number
   private readonly limit: number
   private readonly fetches: ReturnType<Metrics['counter']> | undefined
+  /** Token requests: redirects followed, credentials not applied again. */
+  private readonly realms: Transport
 
   constructor(
     private readonly inner: Transport,
@@ -69,6 +73,7 @@ export class UpstreamCredentials implements Transport {
     opts: UpstreamCredentialsOptions,
   ) {
     this.credentials = credentials
+    this.realms = new FollowRedirects(inner)
     this.log = opts.log
     this.now = opts.now ?? Date.now
     this.limit = opts.tokenBodyLimit ?? 64 * 1024
@@ -92,6 +97,14 @@ export class UpstreamCredentials implements Transport {
     this.credentials = credentials
     this.tokens.clear()
     this.hosts.clear()
+  }
+
+  close(): void {
+    this.inner.close()
+  }
+
+  setUpstreams(urls: string[]): void {
+    this.inner.setUpstreams(urls)
   }
 
   get registries(): string[] {
@@ -176,7 +189,7 @@ export class UpstreamCredentials implements Transport {
     if (id) headers['x-request-id'] = id
     try {
       // The realm is fetched under the egress rules of the upstream it was asked for.
-      const res = await requestFollowingRedirects(this.inner, { method: 'GET', url, headers, upstream: req.upstream }, this.log)
+      const res = await this.realms.request({ method: 'GET', url, headers, upstream: req.upstream, log: req.log ?? this.log })
       if (res.status !== 200) {
         res.body.resume()
         this.fetches?.inc({ registry: host, result: 'refused' })

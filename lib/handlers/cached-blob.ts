@@ -14,7 +14,6 @@ import type { ProxyDeps, RequestContext } from '../context.js'
 import { rangeNotSatisfiable, UpstreamError } from '../errors.js'
 import { parseRange } from '../registry/range.js'
 import { upstreamSource } from '../registry/upstreams.js'
-import { requestFollowingRedirects } from '../upstream/redirects.js'
 import { VerifyDigest } from '../integrity/verify-digest.js'
 import { isDigestMismatch } from '../integrity/integrity-error.js'
 import type { UpstreamResponse } from '../upstream/types.js'
@@ -113,7 +112,7 @@ async function fill(ctx: RequestContext, deps: ProxyDeps, t: Target, claim: Fill
   const controller = new AbortController()
   let res: UpstreamResponse
   try {
-    res = await requestFollowingRedirects(deps.transport, wholeBlob(t, controller.signal), ctx.log)
+    res = await deps.registry.request({ ...wholeBlob(t, controller.signal), log: ctx.log })
   } catch (err) {
     claim.abandon()
     throw err
@@ -156,7 +155,7 @@ function wantsTail(ctx: RequestContext, size: number | undefined): boolean {
  */
 async function fetchUncached(ctx: RequestContext, deps: ProxyDeps, t: Target, digest: string): Promise<void> {
   if (ctx.req.headers.range === undefined) return proxy(ctx, deps, t)
-  const res = await requestFollowingRedirects(deps.transport, wholeBlob(t, ctx.signal), ctx.log)
+  const res = await deps.registry.request({ ...wholeBlob(t, ctx.signal), log: ctx.log })
   ctx.source = 'upstream'
   recordAccess(ctx, deps, t, res.status)
   const out = responseHeaders(ctx, deps, t.upstream, res)

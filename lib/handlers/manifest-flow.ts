@@ -10,7 +10,6 @@ import type { ProxyDeps, RequestContext } from '../context.js'
 import { contentLength, responseHeaders, sendUpstream } from './upstream-response.js'
 import type { Upstream } from '../registry/upstreams.js'
 import { first } from '../stages/headers.js'
-import { requestFollowingRedirects } from '../upstream/redirects.js'
 import { VerifyDigest } from '../integrity/verify-digest.js'
 import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
 import { CaptureUpTo } from '../manifests/capture.js'
@@ -55,7 +54,7 @@ export async function requestUpstream(f: Flow, method: 'HEAD' | 'GET'): Promise<
     delete headers['if-none-match']
     delete headers['if-match']
   }
-  return requestFollowingRedirects(f.deps.transport, { ...f.t.request, method, headers }, f.ctx.log)
+  return f.deps.registry.request({ ...f.t.request, method, headers, log: f.ctx.log })
 }
 
 /** 429 and 5xx: the upstream is there but cannot answer now. */

@@ -6,7 +6,6 @@ import type { Transform } from 'node:stream'
 import type { ProxyDeps, RequestContext } from '../context.js'
 import type { V2Path } from '../registry/grammar.js'
 import type { Upstream } from '../registry/upstreams.js'
-import { requestFollowingRedirects } from '../upstream/redirects.js'
 import { VerifyDigest } from '../integrity/verify-digest.js'
 import type { UpstreamRequest } from '../upstream/types.js'
 import { contentLength, responseHeaders, sendUpstream } from './upstream-response.js'
@@ -21,7 +20,7 @@ export interface Target {
 
 /** Straight to the upstream (blobs, tags/list, referrers, /v2/); verifies blobs. */
 export async function proxy(ctx: RequestContext, deps: ProxyDeps, t: Target): Promise<void> {
-  const res = await requestFollowingRedirects(deps.transport, t.request, ctx.log)
+  const res = await deps.registry.request({ ...t.request, log: ctx.log })
   ctx.source = 'upstream'
   recordAccess(ctx, deps, t, res.status)
   const headers = responseHeaders(ctx, deps, t.upstream, res)

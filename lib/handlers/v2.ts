@@ -14,7 +14,6 @@ import { serveBlobWithCache } from './cached-blob.js'
 import { proxy, type Target } from './pass-through.js'
 
 export async function handleV2(ctx: RequestContext, deps: ProxyDeps): Promise<void> {
-  if (deps.upstreamAuth) deps = { ...deps, transport: deps.upstreamAuth } // --auth-file: lib/auth/upstream-credentials.ts
   const { req } = ctx
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     throw unsupported(`${req.method} is not supported: this is a read-only pull-through proxy`)

@@ -19,7 +19,7 @@ export class TimedTransport implements Transport {
   private readonly hosts = new Set<string>()
 
   constructor(
-    readonly inner: Transport & { close?(): void; setUpstreams?(urls: string[]): void },
+    readonly inner: Transport,
     metrics: Metrics,
   ) {
     this.duration = metrics.histogram(
@@ -43,9 +43,8 @@ export class TimedTransport implements Transport {
     }
   }
 
-  /** A reloaded registry map: the client's egress policy knows these upstreams from now on (when it has one). */
   setUpstreams(urls: string[]): void {
-    this.inner.setUpstreams?.(urls)
+    this.inner.setUpstreams(urls)
   }
 
   private hostLabel(host: string): string {
@@ -55,8 +54,7 @@ export class TimedTransport implements Transport {
     return host
   }
 
-  /** Closes the wrapped client (proxy shutdown). */
   close(): void {
-    this.inner.close?.()
+    this.inner.close()
   }
 }

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream'
+import type { Logger } from '../log.js'
 
 /** Lowercase header names; repeated headers (WWW-Authenticate) become arrays. */
 export type HeaderMap = Record<string, string | string[]>
@@ -25,6 +26,8 @@ export interface UpstreamRequest {
    * share of an origin's sockets. Absent: the proxy's own request, not limited.
    */
   client?: string
+  /** The client request's logger: each redirect hop is logged on it (debug). */
+  log?: Logger
 }
 
 export interface UpstreamResponse {
@@ -43,9 +46,16 @@ export interface UpstreamResponse {
   url: URL
 }
 
-/** What sends an UpstreamRequest: the client, or a wrapper around one (timing, credentials). */
+/**
+ * What sends an UpstreamRequest: the client, or a wrapper around one
+ * (timing, credentials, redirects; composed once in lib/proxy.ts buildDeps).
+ */
 export interface Transport {
   request(req: UpstreamRequest): Promise<UpstreamResponse>
+  /** Closes the client underneath (proxy shutdown). */
+  close(): void
+  /** A reloaded registry map: the egress policy knows these upstreams from now on (lib/upstream/egress.ts). */
+  setUpstreams(urls: string[]): void
 }
 
 export interface UpstreamClientOptions {
