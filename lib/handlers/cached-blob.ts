@@ -19,7 +19,7 @@ import { isDigestMismatch } from '../integrity/integrity-error.js'
 import type { UpstreamResponse } from '../upstream/types.js'
 import { authorised, granted } from './blob-access.js'
 import { blobHeaders, partialHeaders, sendBlob, sendRange } from './blob-response.js'
-import { proxy, recordAccess, type Target, wholeBlob } from './pass-through.js'
+import { proxy, recordTargetAccess, type Target, wholeBlob } from './pass-through.js'
 import { contentLength, responseHeaders, sendUpstream } from './upstream-response.js'
 
 export async function serveBlobWithCache(ctx: RequestContext, deps: ProxyDeps, t: Target, digest: string): Promise<void> {
@@ -117,7 +117,7 @@ async function fill(ctx: RequestContext, deps: ProxyDeps, t: Target, claim: Fill
     claim.abandon()
     throw err
   }
-  recordAccess(ctx, deps, t, res.status)
+  recordTargetAccess(ctx, deps, t, res.status)
   if (res.status !== 200) {
     claim.abandon()
     ctx.source = 'upstream'
@@ -157,7 +157,7 @@ async function fetchUncached(ctx: RequestContext, deps: ProxyDeps, t: Target, di
   if (ctx.req.headers.range === undefined) return proxy(ctx, deps, t)
   const res = await deps.registry.request({ ...wholeBlob(t, ctx.signal), log: ctx.log })
   ctx.source = 'upstream'
-  recordAccess(ctx, deps, t, res.status)
+  recordTargetAccess(ctx, deps, t, res.status)
   const out = responseHeaders(ctx, deps, t.upstream, res)
   if (res.status !== 200) return sendUpstream(ctx, res, out)
   out['docker-content-digest'] = digest

@@ -25,7 +25,7 @@ import {
   type Flow,
   type ManifestTarget,
   isUpstreamFailureStatus,
-  recordAccess,
+  recordManifestAccess,
   requestUpstream,
   sendFromUpstream,
   type TagRef,
@@ -77,7 +77,7 @@ async function mayServe(f: Flow, digest: string): Promise<true | UpstreamRespons
   const res = await requestUpstream(f, 'HEAD')
   if (res.status !== 200) return res
   res.body.resume()
-  recordAccess(f, res)
+  recordManifestAccess(f, res)
   return true
 }
 
@@ -103,7 +103,7 @@ async function getByTag(f: Flow, cache: ManifestCache, tag: TagRef): Promise<voi
   } else if (head.status !== 200) {
     f.metrics.revalidation('refused')
   } else {
-    recordAccess(f, head)
+    recordManifestAccess(f, head)
     const digest = first(head.headers, 'docker-content-digest')?.trim()
     const mediaType = essence(first(head.headers, 'content-type'))
     if (!digest || !mediaType) {
