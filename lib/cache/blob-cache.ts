@@ -38,6 +38,7 @@ import { type ScannedBlob, scanBlobs, sweepTemps } from './rebuild.js'
 import type { ByteRange } from '../registry/range.js'
 import type { BlobCacheOptions, BlobCacheStats, ChargedFile, FillClaim, FillFollower } from './types.js'
 import { writerClaim } from './writer-claim.js'
+import { NotCacheableError } from './errors.js'
 
 const POLL_MS = 25
 // Hits read in chunks of READ_BUDGET ÷ (hits being read), as a power of two
@@ -234,7 +235,7 @@ export class BlobCache {
     const stream = new BlobReadStream({
       chunkSize: () => readSize(this.#readers),
       open: async () => {
-        if (!hex) throw Object.assign(new Error(`not a cacheable digest: ${digest}`), { code: 'ENOENT' })
+        if (!hex) throw new NotCacheableError(`not a cacheable digest: ${digest}`)
         const opened = await openBlob(
           this.#paths.blob(hex),
           digest,

@@ -28,6 +28,7 @@ import { BlobReadStream, type Growth } from './read-stream.js'
 import type { Readable } from 'node:stream'
 import { ownerRecord } from './owner.js'
 import { SharedHandle, type HandleRef } from './shared-handle.js'
+import { FillFailedError } from './errors.js'
 
 export type FillState = 'opening' | 'claimed' | 'filling' | 'committed' | 'failed' | 'declined'
 
@@ -301,10 +302,7 @@ export class Fill extends EventEmitter implements CacheSink {
       available: () => this.written,
       failure: () =>
         this.state === 'failed'
-          ? Object.assign(new Error(`the fill being followed failed: ${this.error?.message ?? 'unknown'}`), {
-              code: 'EFILLFAILED',
-              cause: this.error,
-            })
+          ? new FillFailedError(`the fill being followed failed: ${this.error?.message ?? 'unknown'}`, { cause: this.error })
           : null,
       wait: (cb) => {
         const once = () => {

@@ -34,6 +34,7 @@ import { readSmall } from './safe-files.js'
 import { BlobReadStream, type Growth } from './read-stream.js'
 import { ownHandle, type HandleRef } from './shared-handle.js'
 import type { FillFollower } from './types.js'
+import { FillFailedError, StalledError } from './errors.js'
 
 export interface FollowContext {
   paths: CachePaths
@@ -226,10 +227,10 @@ class PollGrowth implements Growth {
     if (this.#error) return this.#error
     if (this.#size >= this.#expected) return null
     if (this.#nlink === 0) {
-      return Object.assign(new Error('the fill being followed (another process) failed'), { code: 'EFILLFAILED' })
+      return new FillFailedError('the fill being followed (another process) failed')
     }
     if (Date.now() - this.#lastChange > this.#ctx.staleAfter) {
-      return Object.assign(new Error('the fill being followed (another process) stalled'), { code: 'ETIMEDOUT' })
+      return new StalledError('the fill being followed (another process) stalled')
     }
     return null
   }
@@ -249,7 +250,7 @@ class PollGrowth implements Growth {
           else if (Date.now() - this.#ownerChecked >= OWNER_CHECK_MS && st.size < this.#expected) {
             this.#ownerChecked = Date.now()
             if ((await ownerState(this.#ownerPath)) === 'dead') {
-              this.#error = Object.assign(new Error('the fill being followed (another process) died'), { code: 'EFILLFAILED' })
+              this.#error = new FillFailedError('the fill being followed (another process) died')
             }
           }
           inflight = null

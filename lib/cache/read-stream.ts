@@ -9,6 +9,7 @@ import type { Hasher } from '../integrity/hash-worker.js'
 import { IntegrityError } from '../integrity/integrity-error.js'
 import type { HandleRef } from './shared-handle.js'
 import type { ByteRange } from '../registry/range.js'
+import { RangeOutsideBlobError } from './errors.js'
 
 /** How much of a growing file may be read, and when that changes. */
 export interface Growth {
@@ -80,10 +81,7 @@ export class BlobReadStream extends Readable {
         const range = this.#opts.range
         if (range) {
           if (!(range.start >= 0 && range.start <= range.end && range.end < size)) {
-            const err = Object.assign(new RangeError(`range ${range.start}-${range.end} outside blob of ${size} bytes`), {
-              code: 'ERANGE',
-            })
-            return cb(err)
+            return cb(new RangeOutsideBlobError(`range ${range.start}-${range.end} outside blob of ${size} bytes`))
           }
           this.#pos = range.start
           this.#end = range.end + 1

@@ -31,6 +31,7 @@ import type { Logger } from '../log.js'
 import type { Hasher } from '../integrity/hash-worker.js'
 import { IntegrityError } from '../integrity/integrity-error.js'
 import { hasherFor, parseDigest } from '../integrity/verify-digest.js'
+import { FillCancelledError, StalledError, TooLargeError } from './errors.js'
 
 export interface CacheSink {
   /** Appends chunks in order; rejects on a disk error (caching stops, serving does not). */
@@ -76,10 +77,6 @@ export interface TeeOptions {
 const MiB = 1024 * 1024
 const WRITE_BATCH = MiB
 
-function timeoutError(message: string): Error {
-  return Object.assign(new Error(message), { code: 'ETIMEDOUT' })
-}
-
 export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
   const parsed = parseDigest(opts.digest)
   if (!parsed) {
@@ -95,7 +92,7 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
   // upstream is let go at once (a stalled one would otherwise hold its
   // socket until the idle timeout).
   const letGo = () => {
-    if (clientGone && !caching) upstream.destroy(Object.assign(new Error('no client and no cache left for this blob'), { code: 'ECANCELED' }))
+    if (clientGone && !caching) upstream.destroy(new FillCancelledError('no client and no cache left for this blob'))
   }
   opts.sink.signal?.addEventListener(
     'abort',
@@ -120,7 +117,7 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
   }
   const tooSlow = () => {
     opts.log?.warn('client too slow for a shared fill: disconnecting it', { digest: opts.digest })
-    client.destroy(timeoutError('client did not read for the fill timeout'))
+    client.destroy(new StalledError('client did not read for the fill timeout'))
   }
   const client = new Readable({
     highWaterMark: MiB,
@@ -136,7 +133,7 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
       spill?.destroy()
       if (left && caching && opts.keepWithoutClient && !opts.keepWithoutClient(received)) {
         caching = false
-        opts.sink.abort(Object.assign(new Error('the client left and the fill is not worth finishing'), { code: 'ECANCELED' }))
+        opts.sink.abort(new FillCancelledError('the client left and the fill is not worth finishing'))
       }
       poke()
       letGo()
@@ -213,7 +210,7 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
     let awaitingUpstream = false
     const idle = timed
       ? setTimeout(() => {
-          if (awaitingUpstream) upstream.destroy(timeoutError(`no upstream data for ${opts.idleTimeout} ms`))
+          if (awaitingUpstream) upstream.destroy(new StalledError(`no upstream data for ${opts.idleTimeout} ms`))
         }, opts.idleTimeout)
       : null
     try {
@@ -231,7 +228,7 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
           throw new IntegrityError({ expected: opts.digest, found: `${parsed.algorithm}:?`, expectedSize: opts.size, foundSize: received })
         }
         if (caching && opts.size === undefined && opts.fits && !opts.fits(received)) {
-          stopCaching(Object.assign(new Error('body of unknown length outgrew the cache'), { code: 'EFBIG' }), 'blob outgrew the cache: serving it uncached')
+          stopCaching(new TooLargeError('body of unknown length outgrew the cache'), 'blob outgrew the cache: serving it uncached')
         }
         // By reference: socket chunks are never reused once read.
         hasher.update(chunk)

@@ -21,6 +21,7 @@ import { authorised, granted } from './blob-access.js'
 import { blobHeaders, partialHeaders, sendBlob, sendRange } from './blob-response.js'
 import { proxy, recordTargetAccess, type Target, wholeBlob } from './pass-through.js'
 import { contentLength, responseHeaders, sendUpstream } from './upstream-response.js'
+import { NotCacheableError, StalledError } from '../cache/errors.js'
 
 export async function serveBlobWithCache(ctx: RequestContext, deps: ProxyDeps, t: Target, digest: string): Promise<void> {
   const cache = deps.cache!
@@ -189,7 +190,7 @@ async function serveFollower(ctx: RequestContext, deps: ProxyDeps, f: FillFollow
   }
   const stopGuard = guardProgress(f, ctx.res, deps.followTimeout, () => {
     ctx.log.warn('the fill being followed stalled mid-stream: cutting the client so that it retries', { digest })
-    f.body.destroy(Object.assign(new Error('the fill being followed made no progress'), { code: 'ETIMEDOUT' }))
+    f.body.destroy(new StalledError('the fill being followed made no progress'))
   })
   try {
     if (ctx.req.headers.range !== undefined) await sendRange(ctx, blobHeaders(digest, f.size), f.body, f.size)
@@ -273,5 +274,5 @@ async function firstBytes(stream: Readable, isMiss: (err: unknown) => boolean, w
  * byte was sent (EINTEGRITY: a truncated or rotten file, already evicted).
  */
 function hitIsMiss(err: unknown): boolean {
-  return (err as NodeJS.ErrnoException).code === 'ENOENT' || isDigestMismatch(err)
+  return err instanceof NotCacheableError || (err as NodeJS.ErrnoException).code === 'ENOENT' || isDigestMismatch(err)
 }

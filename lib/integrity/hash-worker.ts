@@ -25,6 +25,15 @@ import { createHash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 
+/** A worker thread died with jobs on it: their digests are lost (the streams error, nothing is served as verified). */
+export class HashWorkerError extends Error {
+  readonly code = 'EHASHWORKER'
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'HashWorkerError'
+  }
+}
+
 export interface Hasher {
   /** A buffer for the next read (shared memory for the worker hasher). */
   alloc(size: number): Buffer
@@ -145,8 +154,8 @@ class HashThread {
       this.#queue.length = 0
       onDeath(this)
     }
-    this.worker.on('error', (err) => die(Object.assign(new Error(`hash worker failed: ${err.message}`, { cause: err }), { code: 'EHASHWORKER' })))
-    this.worker.on('exit', (code) => die(Object.assign(new Error(`hash worker exited (${code})`), { code: 'EHASHWORKER' })))
+    this.worker.on('error', (err) => die(new HashWorkerError(`hash worker failed: ${err.message}`, { cause: err })))
+    this.worker.on('exit', (code) => die(new HashWorkerError(`hash worker exited (${code})`)))
   }
 
   /** Registers a job; the worker holds the event loop open while it has jobs. */
