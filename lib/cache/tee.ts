@@ -1,6 +1,6 @@
-// Body stage: one upstream blob body → a cache sink and a client stream.
+// One upstream blob body → a cache sink and a client stream.
 //
-// Unlike the other stages this is not a Transform: in a Transform the client
+// It is not a Transform (not a body stage): in a Transform the client
 // paces the upstream, and a fill must not stall because one client is slow or
 // gone (others may be following it). So the upstream is read with backpressure
 // from the sink (the disk) only; the same chunks are pushed to the client
@@ -30,7 +30,7 @@ import { Readable } from 'node:stream'
 import type { Logger } from '../log.js'
 import type { Hasher } from '../integrity/hash-worker.js'
 import { IntegrityError } from '../integrity/integrity-error.js'
-import { hasherFor, parseDigest } from '../integrity/verify-digest.js'
+import { hasherFor, parseDigest, type DigestAlgorithm } from '../integrity/verify-digest.js'
 import { FillCancelledError, StalledError, TooLargeError } from './errors.js'
 
 export interface CacheSink {
@@ -77,138 +77,176 @@ export interface TeeOptions {
 const MiB = 1024 * 1024
 const WRITE_BATCH = MiB
 
-export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
-  const parsed = parseDigest(opts.digest)
-  if (!parsed) {
-    opts.hasher?.dispose()
-    throw new TypeError(`teeToCache: unsupported digest ${JSON.stringify(opts.digest)}`)
+/**
+ * Reads `upstream` into `opts.sink` and `client` at once. Built by
+ * writer-claim.ts for the one request that fills a blob; `client` is what
+ * that request sends.
+ */
+export class Tee {
+  /** The verified body for the filling request's client. */
+  readonly client: Readable
+  readonly #upstream: Readable
+  readonly #opts: TeeOptions
+  readonly #algorithm: DigestAlgorithm
+  readonly #clientBuffer: number
+  /** An idle timeout applies (opts.idleTimeout is finite and positive). */
+  readonly #timed: boolean
+  #clientGone = false
+  #caching = true
+  #received = 0
+  /** Resolves the wait for the client to want more (clientDrained). */
+  #wake: (() => void) | null = null
+  /** Set once the client reads from the sink instead of from memory. */
+  #spill: Readable | null = null
+  /** Cuts a spilled client that stopped reading. */
+  #stall: NodeJS.Timeout | null = null
+
+  constructor(upstream: Readable, opts: TeeOptions) {
+    const parsed = parseDigest(opts.digest)
+    if (!parsed) {
+      opts.hasher?.dispose()
+      throw new TypeError(`Tee: unsupported digest ${JSON.stringify(opts.digest)}`)
+    }
+    this.#upstream = upstream
+    this.#opts = opts
+    this.#algorithm = parsed.algorithm
+    this.#clientBuffer = opts.clientBuffer ?? 8 * MiB
+    this.#timed = Number.isFinite(opts.idleTimeout) && opts.idleTimeout > 0
+    opts.sink.signal?.addEventListener(
+      'abort',
+      () => {
+        this.#caching = false
+        this.#letGo()
+      },
+      { once: true },
+    )
+    this.client = new Readable({
+      highWaterMark: MiB,
+      read: () => {
+        this.#clearStall()
+        this.#spill?.resume()
+        this.#poke()
+      },
+      destroy: (err, cb) => {
+        this.#clientLeft()
+        cb(err)
+      },
+    })
+    void this.#run()
   }
-  const clientBuffer = opts.clientBuffer ?? 8 * MiB
-  const timed = Number.isFinite(opts.idleTimeout) && opts.idleTimeout > 0
-  let clientGone = false
-  let caching = true
-  let received = 0
-  // No client and no cache: nobody wants the rest of this blob, so the
-  // upstream is let go at once (a stalled one would otherwise hold its
-  // socket until the idle timeout).
-  const letGo = () => {
-    if (clientGone && !caching) upstream.destroy(new FillCancelledError('no client and no cache left for this blob'))
+
+  /**
+   * No client and no cache: nobody wants the rest of this blob, so the
+   * upstream is let go at once (a stalled one would otherwise hold its
+   * socket until the idle timeout).
+   */
+  #letGo(): void {
+    if (this.#clientGone && !this.#caching) this.#upstream.destroy(new FillCancelledError('no client and no cache left for this blob'))
   }
-  opts.sink.signal?.addEventListener(
-    'abort',
-    () => {
-      caching = false
-      letGo()
-    },
-    { once: true },
-  )
-  let wake: (() => void) | null = null
-  const poke = () => {
-    const w = wake
-    wake = null
+
+  #poke(): void {
+    const w = this.#wake
+    this.#wake = null
     w?.()
   }
-  /** Set once the client reads from the sink instead of from memory. */
-  let spill: Readable | null = null
-  let stall: NodeJS.Timeout | null = null
-  const clearStall = () => {
-    if (stall) clearTimeout(stall)
-    stall = null
+
+  #clearStall(): void {
+    if (this.#stall) clearTimeout(this.#stall)
+    this.#stall = null
   }
-  const tooSlow = () => {
-    opts.log?.warn('client too slow for a shared fill: disconnecting it', { digest: opts.digest })
-    client.destroy(new StalledError('client did not read for the fill timeout'))
+
+  readonly #tooSlow = (): void => {
+    this.#opts.log?.warn('client too slow for a shared fill: disconnecting it', { digest: this.#opts.digest })
+    this.client.destroy(new StalledError('client did not read for the fill timeout'))
   }
-  const client = new Readable({
-    highWaterMark: MiB,
-    read: () => {
-      clearStall()
-      spill?.resume()
-      poke()
-    },
-    destroy: (err, cb) => {
-      const left = !clientGone
-      clientGone = true
-      clearStall()
-      spill?.destroy()
-      if (left && caching && opts.keepWithoutClient && !opts.keepWithoutClient(received)) {
-        caching = false
-        opts.sink.abort(new FillCancelledError('the client left and the fill is not worth finishing'))
-      }
-      poke()
-      letGo()
-      cb(err)
-    },
-  })
+
+  #clientLeft(): void {
+    const left = !this.#clientGone
+    this.#clientGone = true
+    this.#clearStall()
+    this.#spill?.destroy()
+    const keep = this.#opts.keepWithoutClient
+    if (left && this.#caching && keep && !keep(this.#received)) {
+      this.#caching = false
+      this.#opts.sink.abort(new FillCancelledError('the client left and the fill is not worth finishing'))
+    }
+    this.#poke()
+    this.#letGo()
+  }
 
   /** Hands the client over to the sink's copy from `from` on; false if the sink cannot. */
-  const startSpill = (from: number): boolean => {
-    const tail = opts.sink.tail?.(from) ?? null
+  #startSpill(from: number): boolean {
+    const tail = this.#opts.sink.tail?.(from) ?? null
     if (!tail) return false
-    spill = tail
+    this.#spill = tail
     tail.on('data', (chunk: Buffer) => {
-      if (clientGone) return
-      opts.onClientBytes?.(chunk.length)
-      if (!client.push(chunk)) {
+      if (this.#clientGone) return
+      this.#opts.onClientBytes?.(chunk.length)
+      if (!this.client.push(chunk)) {
         tail.pause()
-        if (timed && !stall) stall = setTimeout(tooSlow, opts.idleTimeout)
+        if (this.#timed && !this.#stall) this.#stall = setTimeout(this.#tooSlow, this.#opts.idleTimeout)
       }
     })
     tail.once('end', () => {
-      if (!clientGone) client.push(null)
+      if (!this.#clientGone) this.client.push(null)
     })
     tail.once('error', (err) => {
-      if (!clientGone) client.destroy(err)
+      if (!this.#clientGone) this.client.destroy(err)
     })
-    opts.log?.debug('slow client reads the fill back from disk', { digest: opts.digest, from })
+    this.#opts.log?.debug('slow client reads the fill back from disk', { digest: this.#opts.digest, from })
     return true
   }
 
   /** Resolves when the client wants more or is gone; cuts it loose if it stalls. */
-  const clientDrained = () =>
-    new Promise<void>((resolve) => {
-      const timer = timed ? setTimeout(tooSlow, opts.idleTimeout) : null
-      wake = () => {
+  #clientDrained(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = this.#timed ? setTimeout(this.#tooSlow, this.#opts.idleTimeout) : null
+      this.#wake = () => {
         if (timer) clearTimeout(timer)
         resolve()
       }
     })
+  }
 
-  const run = async () => {
-    const hasher = hasherFor(parsed.algorithm, opts.hasher)
+  #send(chunk: Buffer): void {
+    this.#opts.onClientBytes?.(chunk.length)
+    this.client.push(chunk)
+  }
+
+  #stopCaching = (err: Error, why = 'cache write failed: serving this blob uncached'): void => {
+    if (!this.#caching) return
+    this.#caching = false
+    this.#opts.sink.abort(err)
+    this.#letGo()
+    this.#opts.log?.warn(why, { digest: this.#opts.digest, code: (err as NodeJS.ErrnoException).code ?? String(err) })
+  }
+
+  async #run(): Promise<void> {
+    const opts = this.#opts
+    const upstream = this.#upstream
+    const hasher = hasherFor(this.#algorithm, opts.hasher)
     const it = upstream[Symbol.asyncIterator]()
     let held: Buffer | null = null
-    const send = (chunk: Buffer) => {
-      opts.onClientBytes?.(chunk.length)
-      client.push(chunk)
-    }
     // Disk writes go in batches of WRITE_BATCH (not one per socket read) and
     // overlap the next upstream reads, one write in flight at a time: the
     // disk still paces the upstream, but no longer a round trip per 64 KiB.
     let batch: Buffer[] = []
     let batched = 0
     let writing: Promise<void> | null = null
-    const stopCaching = (err: Error, why = 'cache write failed: serving this blob uncached') => {
-      if (!caching) return
-      caching = false
-      opts.sink.abort(err)
-      letGo()
-      opts.log?.warn(why, { digest: opts.digest, code: (err as NodeJS.ErrnoException).code ?? String(err) })
-    }
     const writeBatch = async () => {
       if (writing) await writing
-      if (!caching || batched === 0) return
+      if (!this.#caching || batched === 0) return
       // One writev of the socket's own buffers: no concatenating copy.
       const data = batch
       batch = []
       batched = 0
-      writing = opts.sink.write(data).catch(stopCaching)
+      writing = opts.sink.write(data).catch(this.#stopCaching)
     }
     // One idle timer, re-armed per upstream read, rather than a new timer per
     // chunk. It only counts time spent waiting for the upstream: waits for
     // the disk or the client have bounds of their own.
     let awaitingUpstream = false
-    const idle = timed
+    const idle = this.#timed
       ? setTimeout(() => {
           if (awaitingUpstream) upstream.destroy(new StalledError(`no upstream data for ${opts.idleTimeout} ms`))
         }, opts.idleTimeout)
@@ -223,30 +261,31 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
         const value = next.value as Buffer | string
         const chunk = typeof value === 'string' ? Buffer.from(value) : value
         if (chunk.length === 0) continue
-        received += chunk.length
+        this.#received += chunk.length
+        const received = this.#received
         if (opts.size !== undefined && received > opts.size) {
-          throw new IntegrityError({ expected: opts.digest, found: `${parsed.algorithm}:?`, expectedSize: opts.size, foundSize: received })
+          throw new IntegrityError({ expected: opts.digest, found: `${this.#algorithm}:?`, expectedSize: opts.size, foundSize: received })
         }
-        if (caching && opts.size === undefined && opts.fits && !opts.fits(received)) {
-          stopCaching(new TooLargeError('body of unknown length outgrew the cache'), 'blob outgrew the cache: serving it uncached')
+        if (this.#caching && opts.size === undefined && opts.fits && !opts.fits(received)) {
+          this.#stopCaching(new TooLargeError('body of unknown length outgrew the cache'), 'blob outgrew the cache: serving it uncached')
         }
         // By reference: socket chunks are never reused once read.
         hasher.update(chunk)
-        if (!clientGone && !spill) {
-          if (held) send(held)
+        if (!this.#clientGone && !this.#spill) {
+          if (held) this.#send(held)
           held = chunk
         }
-        if (caching) {
+        if (this.#caching) {
           batch.push(chunk)
           batched += chunk.length
           if (batched >= WRITE_BATCH) await writeBatch()
         }
-        if (!clientGone && !spill && client.readableLength > clientBuffer) {
+        if (!this.#clientGone && !this.#spill && this.client.readableLength > this.#clientBuffer) {
           // The client continues from the first byte it was not handed, read
           // back from the sink as the writes land.
           const handed = received - (held?.length ?? 0)
-          if (caching && opts.size !== undefined && startSpill(handed)) held = null
-          else await clientDrained()
+          if (this.#caching && opts.size !== undefined && this.#startSpill(handed)) held = null
+          else await this.#clientDrained()
         }
         // A hashing thread that fell behind paces the upstream (its ring is bounded).
         const behind = hasher.backlog()
@@ -254,32 +293,30 @@ export function teeToCache(upstream: Readable, opts: TeeOptions): Readable {
       }
       await writeBatch()
       if (writing) await writing
-      const found = `${parsed.algorithm}:${await hasher.digest()}`
-      if (found !== opts.digest || (opts.size !== undefined && received !== opts.size)) {
-        throw new IntegrityError({ expected: opts.digest, found, expectedSize: opts.size, foundSize: received })
+      const found = `${this.#algorithm}:${await hasher.digest()}`
+      if (found !== opts.digest || (opts.size !== undefined && this.#received !== opts.size)) {
+        throw new IntegrityError({ expected: opts.digest, found, expectedSize: opts.size, foundSize: this.#received })
       }
-      if (caching) {
-        caching = false
+      if (this.#caching) {
+        this.#caching = false
         await opts.sink.commit().catch((err: NodeJS.ErrnoException) => {
           opts.log?.warn('cache commit failed: served uncached', { digest: opts.digest, code: err.code ?? String(err) })
         })
       }
-      if (!clientGone && !spill) {
-        if (held) send(held)
-        client.push(null)
+      if (!this.#clientGone && !this.#spill) {
+        if (held) this.#send(held)
+        this.client.push(null)
       }
     } catch (err) {
-      if (caching) {
-        caching = false // a write still in flight fails quietly
+      if (this.#caching) {
+        this.#caching = false // a write still in flight fails quietly
         opts.sink.abort(err as Error)
       }
       upstream.destroy()
-      if (!clientGone) client.destroy(err as Error)
+      if (!this.#clientGone) this.client.destroy(err as Error)
     } finally {
       hasher.dispose()
       if (idle) clearTimeout(idle)
     }
   }
-  void run()
-  return client
 }

@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from '../log.js'
 import type { Hasher } from '../integrity/hash-worker.js'
-import { teeToCache } from './tee.js'
+import { Tee } from './tee.js'
 import { VerifyDigest } from '../integrity/verify-digest.js'
 import type { Fill } from './fill.js'
 import type { FillClaim } from './types.js'
@@ -95,7 +95,7 @@ export function writerClaim(fill: Fill, opts: WriterClaimOptions): FillClaim {
         })
         return kept
       }
-      return teeToCache(body, {
+      return new Tee(body, {
         digest,
         size,
         sink: fill,
@@ -105,7 +105,7 @@ export function writerClaim(fill: Fill, opts: WriterClaimOptions): FillClaim {
         keepWithoutClient,
         fits: opts.fits,
         log,
-      })
+      }).client
     },
     abandon: () => {
       if (!use()) return
