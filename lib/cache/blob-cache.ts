@@ -42,11 +42,10 @@ import { NotCacheableError } from './errors.js'
 
 const POLL_MS = 25
 // Hits read in chunks of READ_BUDGET ÷ (hits being read), as a power of two
-// between 256 KiB and 2 MiB. Up to four pulls get 2 MiB reads (an eighth of
-// the syscalls and stream hops of 256 KiB; one 256 MiB pull went from 0.8×
-// nginx at 256 KiB to 1.05× at 1 MiB and 1.15× at 2 MiB), while 32
-// concurrent ones drop to 256 KiB, where their buffers stay under the
-// peak-RSS bound (1 MiB for all 32: +35 MiB).
+// between MIN_READ and MAX_READ: a few pulls get large reads (fewer syscalls
+// and stream hops, closer to nginx), many concurrent ones small reads, so
+// that their buffers stay under the peak-RSS bound. The measurements:
+// docs/benchmarks.md, "Figures behind constants in the code".
 const READ_BUDGET = 8 * 1024 * 1024
 const MIN_READ = 256 * 1024
 const MAX_READ = 2 * 1024 * 1024

@@ -51,7 +51,8 @@ export function blobHeaders(digest: string, size: number) {
  * pipeline(stream, res) for a blob read: each chunk's buffer goes back to the
  * stream once its socket write completed, so a large blob is served from a
  * few reused buffers rather than a fresh allocation per read, whose garbage
- * cost the main thread a third of its time at 1 GB/s. Destroys both sides on
+ * costs the main thread much of its time at high rates (docs/benchmarks.md).
+ * Destroys both sides on
  * an error or a premature close, and settles when the response finished.
  */
 export function sendBlob(stream: Readable, res: ServerResponse): Promise<void> {

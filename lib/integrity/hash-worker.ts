@@ -1,9 +1,9 @@
 // SHA-256 off the main thread: for verify-on-serve of cached blobs, for
 // fills and for uncached blobs passing through.
 //
-// Hashing inline costs the main thread ~0.6-0.9 ms per MiB (1.1-1.7 GB/s),
-// time it cannot spend moving bytes to sockets. Here each chunk is copied
-// (memcpy, ~0.1 ms per MiB) into a ring of shared memory that the worker
+// Hashing inline costs the main thread time it cannot spend moving bytes to
+// sockets. Here each chunk is copied (a memcpy, several times cheaper than
+// the hash; docs/benchmarks.md) into a ring of shared memory that the worker
 // thread received once, and the worker hashes it there while the main thread
 // sends the chunk itself; a slot of the ring is reused only after the worker
 // acknowledged it. The copy is taken synchronously from the buffer that is
@@ -15,7 +15,7 @@
 // verification holds, however many blobs are being served: a per-chunk
 // SharedArrayBuffer is freed only once both threads have garbage-collected
 // their handles on it, and the worker allocates too little for its GC to run
-// often (32 concurrent 256 MiB pulls peaked above 1.5 GiB RSS that way).
+// often (concurrent large pulls peaked above a GiB of RSS that way).
 //
 // Jobs go only to workers that came online; until one has (start-up takes a
 // few tens of ms) and when none can start, hashing is inline: slower, equally
@@ -216,7 +216,7 @@ class HashThread {
 
 /**
  * Blobs up to 1 MiB are hashed inline: the worker round trip for their
- * digest costs more than hashing them (16 KiB hits: ~15% more CPU each).
+ * digest costs more than hashing them (docs/benchmarks.md).
  */
 const INLINE_HASH_MAX = 1024 * 1024
 
