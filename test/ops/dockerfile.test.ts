@@ -8,7 +8,8 @@ import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { hasCommand, selfSigned, spawnCli } from './fixtures/helpers.js'
+import { startCliProxy } from '../fixtures/cli-proxy.js'
+import { hasCommand, selfSigned } from './fixtures/helpers.js'
 import { freePort } from '../fixtures/real/proc.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -114,7 +115,7 @@ t.test('replay: COPY + npm ci, ENTRYPOINT --version, HEALTHCHECK', async (t) => 
       env: { PATH: process.env['PATH'], ...(pid ? { CRPROXY_HEALTHCHECK_PID: String(pid) } : {}), ...env },
     })
   const start = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
-    const p = await spawnCli(args, { NODE_ENV: 'production', ...env })
+    const p = await startCliProxy(args, { listen: false, env: { NODE_ENV: 'production', ...env } })
     t.teardown(() => p.close())
     return p
   }

@@ -8,7 +8,8 @@ import { join } from 'node:path'
 import type { TLSSocket } from 'node:tls'
 import t from 'tap'
 import { startFakeHub } from '../fixtures/fake-hub.js'
-import { hasCommand, selfSigned, spawnCli } from './fixtures/helpers.js'
+import { startCliProxy } from '../fixtures/cli-proxy.js'
+import { hasCommand, selfSigned } from './fixtures/helpers.js'
 
 interface TlsReply {
   status: number
@@ -48,7 +49,7 @@ t.test('https, realm rewrite to https, and SIGHUP certificate reload', { skip: !
   copyFileSync(a.key, key)
   const mapFile = join(dir, 'map.json')
   writeFileSync(mapFile, JSON.stringify({ default: hub.registryUrl }))
-  const p = await spawnCli(['--listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key, '--registry-map', mapFile, '--redirect-allow', hub.redirectAllow.join(',')])
+  const p = await startCliProxy(['--listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key, '--registry-map', mapFile, '--redirect-allow', hub.redirectAllow.join(',')], { listen: false })
   t.teardown(() => p.close())
   t.match(p.url, /^https:/)
   await p.waitFor(/serving https certificate=.*DNS:\*\.crproxy\.test/)
