@@ -11,8 +11,9 @@ import { parseAuthFile, registryKey, type CredentialMap } from '../../lib/auth/a
 import { scopeFor } from '../../lib/auth/upstream-credentials.js'
 import { ConfigError } from '../../lib/config.js'
 import { startFakeHub, type FakeHub } from '../fixtures/fake-hub.js'
-import { ACCEPT_ALL_MANIFESTS, bearerParams, PullClient, request, sha256, startTestProxy, type Reply } from '../fixtures/proxy.js'
+import { ACCEPT_ALL_MANIFESTS, bearerParams, PullClient, request, startTestProxy, type Reply } from '../fixtures/proxy.js'
 import { startCliProxy } from '../fixtures/cli-proxy.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 const alice = { username: 'alice', password: 'wonderland' }
 const aliceBasic = 'Basic ' + Buffer.from('alice:wonderland').toString('base64')

@@ -9,8 +9,9 @@ import t, { type Test } from 'tap'
 import { requireTools } from '../fixtures/real/available.js'
 import { startHubLike, type HubImage, type HubLike } from '../fixtures/real/hub.js'
 import { blobGetCount } from '../fixtures/real/registry.js'
-import { sha256, skopeo } from '../fixtures/real/images.js'
+import { skopeo } from '../fixtures/real/images.js'
 import { startCliProxy, type CliProxy } from '../fixtures/cli-proxy.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 function checkCopy(t: Test, out: string, img: HubImage, blobs: string[] = img.blobs): void {
   t.equal(sha256(readFileSync(join(out, 'manifest.json'))), img.digest, 'manifest digest equals the upstream’s')

@@ -7,9 +7,10 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { startCliProxy } from '../fixtures/cli-proxy.js'
-import { sha256, startFaultRegistry } from './fixtures/fault-registry.js'
+import { startFaultRegistry } from './fixtures/fault-registry.js'
 import { fetchOutcome, waitFor } from './fixtures/harness.js'
 import { flags } from '../../lib/flags.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 t.test('--shutdown-grace defaults inside the 30 s deploy examples allow', async (t) => {
   const spec = flags.find((f) => f.name === 'shutdown-grace')

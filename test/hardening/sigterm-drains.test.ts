@@ -9,9 +9,10 @@ import { join } from 'node:path'
 import t from 'tap'
 import { startCliProxy } from '../fixtures/cli-proxy.js'
 import { blobFile } from './fixtures/cache-files.js'
-import { sha256, startFaultRegistry } from './fixtures/fault-registry.js'
+import { startFaultRegistry } from './fixtures/fault-registry.js'
 import { fetchOutcome, waitFor } from './fixtures/harness.js'
 import { fdSnapshot } from './fixtures/fds.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 function connectable(port: number): Promise<boolean> {
   return new Promise((resolve) => {

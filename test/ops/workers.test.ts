@@ -6,9 +6,10 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { startFakeHub } from '../fixtures/fake-hub.js'
-import { PullClient, request, sha256 } from '../fixtures/proxy.js'
+import { PullClient, request } from '../fixtures/proxy.js'
 import { parseWorkers } from '../../lib/workers.js'
 import { startCliProxy } from '../fixtures/cli-proxy.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 t.test('parseWorkers', async (t) => {
   t.equal(parseWorkers('1'), 1)

@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import t from 'tap'
 import { startCliProxy } from '../fixtures/cli-proxy.js'
 import { startFakeHub } from '../fixtures/fake-hub.js'
-import { PullClient, request, sha256 } from '../fixtures/proxy.js'
+import { PullClient, request } from '../fixtures/proxy.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 t.test('two processes, one cache dir, one upstream download', async (t) => {
   const hub = await startFakeHub({ bigLayerSize: 32 * 1024 * 1024 })
