@@ -4,8 +4,9 @@
 import { unlinkSync } from 'node:fs'
 import t from 'tap'
 import { blobFile, tempFile } from './fixtures/cache-files.js'
-import { startHarness, waitFor } from './fixtures/harness.js'
+import { startHarness } from './fixtures/harness.js'
 import { sha256 } from '../fixtures/sha256.js'
+import { waitFor } from '../fixtures/wait.js'
 
 t.test('committed blob deleted: refetched', async (t) => {
   const h = await startHarness(t, { cache: true })

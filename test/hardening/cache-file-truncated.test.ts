@@ -5,8 +5,9 @@
 import { truncateSync, writeFileSync } from 'node:fs'
 import t from 'tap'
 import { blobFile } from './fixtures/cache-files.js'
-import { checkOutcome, startHarness, waitFor } from './fixtures/harness.js'
+import { checkOutcome, startHarness } from './fixtures/harness.js'
 import { sha256 } from '../fixtures/sha256.js'
+import { waitFor } from '../fixtures/wait.js'
 
 t.test('truncated to half: refetched, not served short', async (t) => {
   const h = await startHarness(t, { cache: true })

@@ -8,9 +8,10 @@ import { join } from 'node:path'
 import t from 'tap'
 import { startCliProxy } from '../fixtures/cli-proxy.js'
 import { startFaultRegistry } from './fixtures/fault-registry.js'
-import { fetchOutcome, waitFor } from './fixtures/harness.js'
+import { fetchOutcome } from './fixtures/harness.js'
 import { flags } from '../../lib/flags.js'
 import { sha256 } from '../fixtures/sha256.js'
+import { waitFor } from '../fixtures/wait.js'
 
 t.test('--shutdown-grace defaults inside the 30 s deploy examples allow', async (t) => {
   const spec = flags.find((f) => f.name === 'shutdown-grace')

@@ -7,11 +7,12 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { startCliProxy } from '../fixtures/cli-proxy.js'
-import { fetchOutcome, waitFor } from './fixtures/harness.js'
+import { fetchOutcome } from './fixtures/harness.js'
 import { startFaultRegistry } from './fixtures/fault-registry.js'
 import { randomBytes } from 'node:crypto'
 import { blobFile, tempFile } from './fixtures/cache-files.js'
 import { sha256 } from '../fixtures/sha256.js'
+import { waitFor } from '../fixtures/wait.js'
 
 t.test('SIGKILL mid-fill, then restart', async (t) => {
   const reg = await startFaultRegistry()

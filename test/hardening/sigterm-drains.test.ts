@@ -10,9 +10,10 @@ import t from 'tap'
 import { startCliProxy } from '../fixtures/cli-proxy.js'
 import { blobFile } from './fixtures/cache-files.js'
 import { startFaultRegistry } from './fixtures/fault-registry.js'
-import { fetchOutcome, waitFor } from './fixtures/harness.js'
+import { fetchOutcome } from './fixtures/harness.js'
 import { fdSnapshot } from './fixtures/fds.js'
 import { sha256 } from '../fixtures/sha256.js'
+import { waitFor } from '../fixtures/wait.js'
 
 function connectable(port: number): Promise<boolean> {
   return new Promise((resolve) => {

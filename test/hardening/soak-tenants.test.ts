@@ -34,10 +34,11 @@ import { join } from 'node:path'
 import t from 'tap'
 import { startTestProxy } from '../fixtures/proxy.js'
 import { describe, extraFiles, fdSnapshot, waitForBaseline } from './fixtures/fds.js'
-import { quiesce, waitFor } from './fixtures/harness.js'
+import { quiesce } from './fixtures/harness.js'
 import { startLenientRegistry, type LenientRegistry } from './fixtures/lenient-registry.js'
 import { pull, type PullResult } from './fixtures/pull.js'
 import { sha256, sha256Hex } from '../fixtures/sha256.js'
+import { waitFor } from '../fixtures/wait.js'
 
 const SECONDS = Number(process.env['SOAK_SECONDS'] ?? 30)
 const CLIENTS = Number(process.env['SOAK_TENANT_CLIENTS'] ?? 60)
