@@ -2,17 +2,16 @@
 // stops it gracefully on SIGTERM/SIGINT. main() returns the exit code so
 // tests can call it without spawning.
 import { buildTime, version } from './build-info.js'
-import { ConfigError, loadRegistryMap, parseDuration, parseListen, validateUpstreamUrl } from './config.js'
+import { ConfigError, loadRegistryMap, parseDuration, parseListen, parseSize, validateUpstreamUrl } from './config.js'
 import { configCommand } from './config-output.js'
 import { cacheCommand } from './tools/cache/command.js'
 import { prefetchCommand } from './tools/prefetch/command.js'
-import { parseSize } from './cache/parse-size.js'
 import { ensureUsableCacheDir } from './cache/usable-dir.js'
 import { envName, helpText, parseFlags } from './flags.js'
 import { createLogger, type Logger } from './log.js'
 import { effectiveMap, startProxy, type ProxyConfig, type RunningProxy } from './proxy.js'
-import { requestFollowingRedirects } from './stages/redirect.js'
-import { loadAuthFile } from './auth/upstream-credentials.js'
+import { FollowRedirects } from './upstream/redirects.js'
+import { loadAuthFile } from './auth/auth-file.js'
 import { reload } from './reload.js'
 import { loadPolicy } from './policy/policy-file.js'
 import { loadTls, tlsFilesFrom } from './tls.js'
@@ -257,9 +256,9 @@ function positiveInt(s: string, what: string): number {
 }
 
 async function fetchText(url: URL, opts: UpstreamClientOptions): Promise<string> {
-  const client = new UpstreamClient(opts)
+  const client = new FollowRedirects(new UpstreamClient(opts))
   try {
-    const res = await requestFollowingRedirects(client, { method: 'GET', url, headers: { accept: 'application/json' } }, createLogger({ level: 'error' }))
+    const res = await client.request({ method: 'GET', url, headers: { accept: 'application/json' } })
     if (res.status !== 200) {
       res.body.resume()
       throw new Error(`HTTP ${res.status}`)

@@ -6,15 +6,15 @@ import type { Metrics } from './metrics.js'
 import type { RealmRegistry } from './registry/realms.js'
 import type { Router } from './registry/route.js'
 import type { UpstreamSet } from './registry/upstreams.js'
-import type { Transport } from './stages/redirect.js'
+import type { Transport } from './upstream/types.js'
 import type { BlobCache } from './cache/blob-cache.js'
 import type { AccessGrants } from './auth/grants.js'
 import type { ManifestCache } from './manifests/manifest-cache.js'
 import type { UpstreamCredentials } from './auth/upstream-credentials.js'
-import type { HashWorkerPool } from './stages/hash-worker.js'
+import type { HashWorkerPool } from './integrity/hash-worker.js'
 import type { NodeSnapshots } from './status/node-view.js'
 import type { StatusRecorders } from './status/recorders.js'
-import type { FailoverDeps } from './stages/failover.js'
+import type { FailoverDeps } from './upstream/failover.js'
 import type { HealthProbe } from './upstream/probe.js'
 import type { Policy } from './policy/policy.js'
 
@@ -22,13 +22,19 @@ export interface ProxyDeps {
   upstreams: UpstreamSet
   router: Router
   realms: RealmRegistry
-  transport: Transport
-  /** `transport` plus the operator's --auth-file credentials: /v2 requests only, never /token/. */
+  /**
+   * /v2 requests upstream: client → timing → --auth-file credentials (when
+   * given) → redirects (lib/proxy.ts buildDeps).
+   */
+  registry: Transport
+  /** Token relays and realm discovery: the same without the operator's credentials. */
+  tokens: Transport
+  /** The credentials in `registry`, for SIGHUP to replace. */
   upstreamAuth?: UpstreamCredentials
   cache: BlobCache | undefined
   /** Manifest cache (with --cache-dir; lib/manifests/). Undefined: manifests are always forwarded. */
   manifests?: ManifestCache
-  /** SHA-256 worker threads (lib/stages/hash-worker.ts), shared by every blob stream. */
+  /** SHA-256 worker threads (lib/integrity/hash-worker.ts), shared by every blob stream. */
   hashing: HashWorkerPool
   grants: AccessGrants
   metrics: Metrics
@@ -44,7 +50,7 @@ export interface ProxyDeps {
   status: StatusRecorders
   /** The node's figures (all workers'): /metrics, /status.json and the page at /. */
   node: NodeSnapshots
-  /** Health, token owners and rate limits of failover chains (lib/stages/failover.ts). */
+  /** Health, token owners and rate limits of failover chains (lib/upstream/failover.ts). */
   failover: FailoverDeps
   /** Brings chain members back into rotation (lib/upstream/probe.ts). */
   probe: HealthProbe

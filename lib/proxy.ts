@@ -3,7 +3,8 @@
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { AccessGrants } from './auth/grants.js'
-import { UpstreamCredentials, type CredentialMap } from './auth/upstream-credentials.js'
+import type { CredentialMap } from './auth/auth-file.js'
+import { UpstreamCredentials } from './auth/upstream-credentials.js'
 import { BlobCache } from './cache/blob-cache.js'
 import { ManifestCache } from './manifests/manifest-cache.js'
 import type { RegistryMap } from './config.js'
@@ -14,8 +15,9 @@ import { RealmRegistry } from './registry/realms.js'
 import { Router } from './registry/route.js'
 import { UpstreamSet } from './registry/upstreams.js'
 import { createProxyServer } from './server.js'
-import { HashWorkerPool } from './stages/hash-worker.js'
-import { TimedTransport } from './stages/timed-transport.js'
+import { HashWorkerPool } from './integrity/hash-worker.js'
+import { FollowRedirects } from './upstream/redirects.js'
+import { TimedTransport } from './upstream/timed-transport.js'
 import { nodeSnapshots } from './status/cluster-snapshots.js'
 import { processSnapshot, statusRecorders } from './status/recorders.js'
 import { ensureUsableCacheDir } from './cache/usable-dir.js'
@@ -25,7 +27,7 @@ import { DEFAULT_BACKOFF, HealthBoard, type BackoffOptions } from './upstream/he
 import { HealthProbe } from './upstream/probe.js'
 import { RateLimitWatch } from './upstream/rate-limit-watch.js'
 import { TokenOwners } from './upstream/token-owners.js'
-import { failoverCounter } from './stages/failover.js'
+import { ChainTransport, failoverCounter, type FailoverDeps } from './upstream/failover.js'
 import { policyDenialCounter, type Policy } from './policy/policy.js'
 import type { UpstreamClientOptions } from './upstream/types.js'
 
@@ -147,26 +149,33 @@ export async function buildDeps(cfg: ProxyConfig): Promise<ProxyDeps> {
     maxInflight: cfg.maxUpstreamInflight ?? cfg.client.maxInflight ?? DEFAULT_MAX_UPSTREAM_INFLIGHT,
   })
   const status = statusRecorders({ page: cfg.statusPage ?? true, cacheMaxSize: cfg.cacheDir ? cfg.cacheMaxSize : 0 })
-  const transport = new TimedTransport(client, metrics, status.health)
+  // The transport chain, built once: every hop of a redirect is timed and,
+  // for /v2 requests, gets the --auth-file credentials of its own host; a
+  // map entry's chain of upstreams is tried outside the redirects, so a
+  // member's CDN failing moves on to the next member.
+  const timed = new TimedTransport(client, metrics, status.health)
+  const upstreamAuth = cfg.upstreamCredentials
+    ? new UpstreamCredentials(timed, cfg.upstreamCredentials, { log: cfg.log.child({ component: 'upstream-auth' }), metrics })
+    : undefined
+  const failover: FailoverDeps = {
+    board: health,
+    tokens: new TokenOwners(),
+    rateLimits: new RateLimitWatch(metrics, cfg.log.child({ component: 'rate-limit' })),
+    failovers: failoverCounter(metrics),
+  }
   const probeTick = Math.max(25, Math.min(1000, Math.floor(backoff.initial / 2)))
   return {
-    failover: {
-      board: health,
-      tokens: new TokenOwners(),
-      rateLimits: new RateLimitWatch(metrics, cfg.log.child({ component: 'rate-limit' })),
-      failovers: failoverCounter(metrics),
-    },
+    failover,
     // Probes go out bare: no client credentials, no operator ones.
-    probe: new HealthProbe(health, transport, cfg.log.child({ component: 'failover' }), { tick: probeTick, timeout: cfg.client.connectTimeout + cfg.client.headerTimeout }),
+    probe: new HealthProbe(health, timed, cfg.log.child({ component: 'failover' }), { tick: probeTick, timeout: cfg.client.connectTimeout + cfg.client.headerTimeout }),
     policy: cfg.policy,
     policyDenials: policyDenialCounter(metrics),
     upstreams,
     router: new Router(upstreams, cfg.domainSuffix),
     realms: new RealmRegistry(),
-    transport,
-    upstreamAuth: cfg.upstreamCredentials
-      ? new UpstreamCredentials(transport, cfg.upstreamCredentials, { log: cfg.log.child({ component: 'upstream-auth' }), metrics })
-      : undefined,
+    registry: new ChainTransport(new FollowRedirects(upstreamAuth ?? timed), failover),
+    tokens: new FollowRedirects(timed),
+    upstreamAuth,
     cache,
     manifests,
     hashing,
@@ -208,7 +217,7 @@ export async function startProxy(cfg: ProxyConfig, listen: { host?: string; port
     deps.probe.close()
     await deps.cache?.close()
     await deps.hashing.close()
-    ;(deps.transport as UpstreamClient).close()
+    deps.registry.close() // and the client under deps.tokens: it is the same
     throw err
   }
   const addr = server.address() as AddressInfo
@@ -240,7 +249,7 @@ export async function startProxy(cfg: ProxyConfig, listen: { host?: string; port
       await deps.cache?.close()
       await deps.hashing.close()
       await deps.manifests?.close()
-      ;(deps.transport as UpstreamClient).close()
+      deps.registry.close() // and the client under deps.tokens: it is the same
       return summary
     },
   }

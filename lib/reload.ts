@@ -2,7 +2,7 @@
 // apply each that is valid. One that fails keeps what is running and logs a
 // warning: a typo in a file must not take the proxy down.
 import { AccessGrants } from './auth/grants.js'
-import { loadAuthFile } from './auth/upstream-credentials.js'
+import { loadAuthFile } from './auth/auth-file.js'
 import { loadRegistryMap, type FetchText, type RegistryMap } from './config.js'
 import type { ProxyDeps } from './context.js'
 import type { Logger } from './log.js'
@@ -30,7 +30,7 @@ export function applyRegistryMap(deps: ProxyDeps, cfg: ProxyConfig, registryMap:
   deps.upstreams = next
   deps.router = new Router(next, cfg.domainSuffix)
   // The egress guard opens each configured upstream's own host and port to its requests (lib/upstream/egress.ts).
-  ;(deps.transport as { setUpstreams?(urls: string[]): void }).setUpstreams?.(next.urls())
+  deps.registry.setUpstreams(next.urls())
   // A key may now name another registry: what the old one accepted says
   // nothing about the new one, so cached blobs are re-checked upstream.
   deps.grants = new AccessGrants({ ttl: cfg.grantTtl })

@@ -9,7 +9,7 @@
 //                     ├─ blob, cached ─▶ handlers/cached-blob.ts
 //                     │    ├─ hit for this upstream ─▶ [access check] ─▶ cache read ─▶ [verify] ─▶ client
 //                     │    └─ miss ─▶ upstream client ─▶ [redirects] ─▶ [tee to cache + verify] ─▶ client
-//                     └─ the rest ─▶ handlers/pass-through.ts (manifests: manifests/handler.ts)
+//                     └─ the rest ─▶ handlers/pass-through.ts (manifests: handlers/manifest.ts)
 //                                   ─▶ upstream client ─▶ [redirects] ─▶ [header rewrite] ─▶ [verify] ─▶ client
 import { randomBytes } from 'node:crypto'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'

@@ -1,5 +1,5 @@
-// Operator credentials for upstream registries (`--auth-file`, Docker's
-// config.json format), as a Transport wrapper for /v2 requests.
+// Operator credentials for upstream registries (`--auth-file`, read by
+// auth-file.ts), as a Transport wrapper for /v2 requests.
 //
 //   request without Authorization, to a registry host in the auth file
 //     ─▶ cached token for (host, scope) still fresh?  send with it
@@ -18,90 +18,16 @@
 // pushed out costs one token fetch, not a failed pull. Neither tokens nor credentials reach a client:
 // they live in request headers to the upstream only, and the response
 // header allow-list (lib/stages/headers.ts) passes no credential back.
-// Cross-origin redirects (CDNs) drop Authorization (lib/stages/redirect.ts).
-import { readFile, stat } from 'node:fs/promises'
+// It sits inside the redirect follower (lib/upstream/redirects.ts), so each
+// hop gets credentials for its own host only; cross-origin hops (CDNs) also
+// drop the Authorization the previous hop carried.
 import { LRUCache } from 'lru-cache'
-import { ConfigError } from '../config.js'
-import { errnoReason } from '../errno-reason.js'
-import { jsonSyntaxError } from '../json-error.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
 import { bearerRealm, param, parseChallenges, type Challenge } from '../registry/challenge.js'
-import { requestFollowingRedirects, type Transport } from '../stages/redirect.js'
-import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
-
-export interface Credential {
-  username: string
-  password: string
-}
-
-/** Registry host (`docker.io`, `ghcr.io`, `127.0.0.1:5000`) → credential. */
-export type CredentialMap = Map<string, Credential>
-
-const hubAliases = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com'])
-
-/** `https://index.docker.io/v1/`, `Docker.io`, `ghcr.io/` → the host key used for lookups. */
-export function registryKey(s: string): string {
-  const host = (s.trim().toLowerCase().replace(/^[a-z][a-z0-9+.-]*:\/\//, '').split('/')[0] ?? '').replace(/\.$/, '')
-  return hubAliases.has(host) ? 'docker.io' : host
-}
-
-export interface ParsedAuthFile {
-  credentials: CredentialMap
-  /** Entries skipped and features not supported, for the log (never secrets). */
-  warnings: string[]
-}
-
-export function parseAuthFile(text: string, source: string): ParsedAuthFile {
-  let doc: unknown
-  try {
-    doc = JSON.parse(text)
-  } catch {
-    throw new ConfigError(`auth file ${source}: not valid JSON: ${jsonSyntaxError(text) ?? 'unreadable'}`)
-  }
-  const auths = (doc as { auths?: unknown } | null)?.auths
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc) || auths === null || typeof auths !== 'object' || Array.isArray(auths)) {
-    throw new ConfigError(`auth file ${source}: expected Docker's config.json format: {"auths": {"<registry>": {"auth": "<base64 user:pass>"}}}`)
-  }
-  const credentials: CredentialMap = new Map()
-  const warnings: string[] = []
-  for (const k of ['credsStore', 'credHelpers']) {
-    if (k in doc) warnings.push(`${k} is not supported: only credentials written into "auths" are used`)
-  }
-  for (const [registry, entry] of Object.entries(auths as Record<string, unknown>)) {
-    const e = (entry ?? {}) as Record<string, unknown>
-    let username = typeof e['username'] === 'string' ? e['username'] : undefined
-    let password = typeof e['password'] === 'string' ? e['password'] : undefined
-    if (typeof e['auth'] === 'string' && e['auth'] !== '') {
-      const decoded = Buffer.from(e['auth'], 'base64').toString('utf8')
-      const colon = decoded.indexOf(':')
-      if (colon < 1) throw new ConfigError(`auth file ${source}: "auth" of ${JSON.stringify(registry)} is not base64 of user:password`)
-      username = decoded.slice(0, colon)
-      password = decoded.slice(colon + 1)
-    }
-    if (!username || password === undefined) {
-      const why = 'identitytoken' in e ? 'identitytoken is not supported' : 'no auth or username/password'
-      warnings.push(`entry ${JSON.stringify(registry)} skipped: ${why}`)
-      continue
-    }
-    credentials.set(registryKey(registry), { username, password })
-  }
-  return { credentials, warnings }
-}
-
-export async function loadAuthFile(path: string): Promise<ParsedAuthFile> {
-  let text: string
-  let mode: number
-  try {
-    text = await readFile(path, 'utf8')
-    mode = (await stat(path)).mode
-  } catch (err) {
-    throw new ConfigError(`auth file ${path}: cannot read: ${errnoReason(err)}`)
-  }
-  const parsed = parseAuthFile(text, path)
-  if (mode & 0o077) parsed.warnings.push(`${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}): chmod 600 it`)
-  return parsed
-}
+import { FollowRedirects } from '../upstream/redirects.js'
+import type { Transport, UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
+import { registryKey, type Credential, type CredentialMap } from './auth-file.js'
 
 /** `repository:<name>:pull` for /v2/<name>/…; '' for /v2/ itself. */
 export function scopeFor(pathname: string): string {
@@ -138,6 +64,8 @@ export class UpstreamCredentials implements Transport {
   private readonly now: () => number
   private readonly limit: number
   private readonly fetches: ReturnType<Metrics['counter']> | undefined
+  /** Token requests: redirects followed, credentials not applied again. */
+  private readonly realms: Transport
 
   constructor(
     private readonly inner: Transport,
@@ -145,6 +73,7 @@ export class UpstreamCredentials implements Transport {
     opts: UpstreamCredentialsOptions,
   ) {
     this.credentials = credentials
+    this.realms = new FollowRedirects(inner)
     this.log = opts.log
     this.now = opts.now ?? Date.now
     this.limit = opts.tokenBodyLimit ?? 64 * 1024
@@ -168,6 +97,14 @@ export class UpstreamCredentials implements Transport {
     this.credentials = credentials
     this.tokens.clear()
     this.hosts.clear()
+  }
+
+  close(): void {
+    this.inner.close()
+  }
+
+  setUpstreams(urls: string[]): void {
+    this.inner.setUpstreams(urls)
   }
 
   get registries(): string[] {
@@ -252,7 +189,7 @@ export class UpstreamCredentials implements Transport {
     if (id) headers['x-request-id'] = id
     try {
       // The realm is fetched under the egress rules of the upstream it was asked for.
-      const res = await requestFollowingRedirects(this.inner, { method: 'GET', url, headers, upstream: req.upstream }, this.log)
+      const res = await this.realms.request({ method: 'GET', url, headers, upstream: req.upstream, log: req.log ?? this.log })
       if (res.status !== 200) {
         res.body.resume()
         this.fetches?.inc({ registry: host, result: 'refused' })

@@ -24,8 +24,8 @@ import { constants } from 'node:fs'
 import { access, chmod, mkdir, stat, unlink } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import type { Logger } from '../log.js'
-import { HashWorkerPool } from '../stages/hash-worker.js'
-import type { IntegrityError } from '../stages/verify-digest.js'
+import { HashWorkerPool } from '../integrity/hash-worker.js'
+import type { IntegrityError } from '../integrity/integrity-error.js'
 import { BlobIndex } from './blob-index.js'
 import { CacheMetrics } from './cache-metrics.js'
 import { Fill } from './fill.js'
@@ -35,16 +35,17 @@ import { BlobOrigins } from './origins.js'
 import { CachePaths, DIR_MODE, fillKey, hexOf, sourceId } from './paths.js'
 import { BlobReadStream } from './read-stream.js'
 import { type ScannedBlob, scanBlobs, sweepTemps } from './rebuild.js'
-import type { BlobCacheOptions, BlobCacheStats, ByteRange, ChargedFile, FillClaim, FillFollower, FillProgress } from './types.js'
+import type { ByteRange } from '../registry/range.js'
+import type { BlobCacheOptions, BlobCacheStats, ChargedFile, FillClaim, FillFollower, FillProgress } from './types.js'
 import { writerClaim } from './writer-claim.js'
+import { NotCacheableError } from './errors.js'
 
 const POLL_MS = 25
 // Hits read in chunks of READ_BUDGET ÷ (hits being read), as a power of two
-// between 256 KiB and 2 MiB. Up to four pulls get 2 MiB reads (an eighth of
-// the syscalls and stream hops of 256 KiB; one 256 MiB pull went from 0.8×
-// nginx at 256 KiB to 1.05× at 1 MiB and 1.15× at 2 MiB), while 32
-// concurrent ones drop to 256 KiB, where their buffers stay under the
-// peak-RSS bound (1 MiB for all 32: +35 MiB).
+// between MIN_READ and MAX_READ: a few pulls get large reads (fewer syscalls
+// and stream hops, closer to nginx), many concurrent ones small reads, so
+// that their buffers stay under the peak-RSS bound. The measurements:
+// docs/benchmarks.md, "Figures behind constants in the code".
 const READ_BUDGET = 8 * 1024 * 1024
 const MIN_READ = 256 * 1024
 const MAX_READ = 2 * 1024 * 1024
@@ -236,7 +237,7 @@ export class BlobCache {
     const stream = new BlobReadStream({
       chunkSize: () => readSize(this.#readers),
       open: async () => {
-        if (!hex) throw Object.assign(new Error(`not a cacheable digest: ${digest}`), { code: 'ENOENT' })
+        if (!hex) throw new NotCacheableError(`not a cacheable digest: ${digest}`)
         const opened = await openBlob(
           this.#paths.blob(hex),
           digest,

@@ -8,7 +8,7 @@
 //
 // The temp file is opened with 'wx' (O_CREAT|O_EXCL): creating it IS the
 // single-flight lock, across processes too. The fill is the sink of the
-// tee-to-cache stage (which hashes and verifies); here bytes are appended,
+// tee (tee.ts, which hashes and verifies); here bytes are appended,
 // progress is announced to in-process followers (no polling), and on commit
 // the file is renamed into blobs/ (over a copy another upstream delivered, if
 // there is one: same digest, same bytes), the upstream is added to the blob's
@@ -19,7 +19,7 @@ import { EventEmitter } from 'node:events'
 import { constants } from 'node:fs'
 import { mkdir, open, rename, stat, unlink } from 'node:fs/promises'
 import type { Logger } from '../log.js'
-import type { CacheSink } from '../stages/tee-to-cache.js'
+import type { CacheSink } from './tee.js'
 import type { BlobIndex } from './blob-index.js'
 import type { BlobOrigins } from './origins.js'
 import { DIR_MODE, FILE_MODE, fillKey, type CachePaths } from './paths.js'
@@ -28,6 +28,7 @@ import { BlobReadStream, type Growth } from './read-stream.js'
 import type { Readable } from 'node:stream'
 import { ownerRecord } from './owner.js'
 import { SharedHandle, type HandleRef } from './shared-handle.js'
+import { FillFailedError } from './errors.js'
 
 export type FillState = 'opening' | 'claimed' | 'filling' | 'committed' | 'failed' | 'declined'
 
@@ -263,7 +264,7 @@ export class Fill extends EventEmitter implements CacheSink {
 
   /**
    * The bytes from `start` on, read back from the temp file as they land, for
-   * the writer's own client once it is slower than the disk (tee-to-cache
+   * the writer's own client once it is slower than the disk (tee.ts
    * spills it here). The final byte is released only after the commit, which
    * follows the digest check; the stream errors if the fill fails.
    */
@@ -301,10 +302,7 @@ export class Fill extends EventEmitter implements CacheSink {
       available: () => this.written,
       failure: () =>
         this.state === 'failed'
-          ? Object.assign(new Error(`the fill being followed failed: ${this.error?.message ?? 'unknown'}`), {
-              code: 'EFILLFAILED',
-              cause: this.error,
-            })
+          ? new FillFailedError(`the fill being followed failed: ${this.error?.message ?? 'unknown'}`, { cause: this.error })
           : null,
       wait: (cb) => {
         const once = () => {

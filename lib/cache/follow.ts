@@ -24,8 +24,8 @@ import { constants, fstatSync } from 'node:fs'
 import { open, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '../log.js'
-import type { Hasher } from '../stages/hash-worker.js'
-import type { IntegrityError } from '../stages/verify-digest.js'
+import type { Hasher } from '../integrity/hash-worker.js'
+import type { IntegrityError } from '../integrity/integrity-error.js'
 import type { Fill } from './fill.js'
 import type { CachePaths } from './paths.js'
 import { openBlob } from './open-blob.js'
@@ -34,6 +34,7 @@ import { readSmall } from './safe-files.js'
 import { BlobReadStream, type Growth } from './read-stream.js'
 import { ownHandle, type HandleRef } from './shared-handle.js'
 import type { FillFollower } from './types.js'
+import { FillFailedError, StalledError } from './errors.js'
 
 export interface FollowContext {
   paths: CachePaths
@@ -226,10 +227,10 @@ class PollGrowth implements Growth {
     if (this.#error) return this.#error
     if (this.#size >= this.#expected) return null
     if (this.#nlink === 0) {
-      return Object.assign(new Error('the fill being followed (another process) failed'), { code: 'EFILLFAILED' })
+      return new FillFailedError('the fill being followed (another process) failed')
     }
     if (Date.now() - this.#lastChange > this.#ctx.staleAfter) {
-      return Object.assign(new Error('the fill being followed (another process) stalled'), { code: 'ETIMEDOUT' })
+      return new StalledError('the fill being followed (another process) stalled')
     }
     return null
   }
@@ -249,7 +250,7 @@ class PollGrowth implements Growth {
           else if (Date.now() - this.#ownerChecked >= OWNER_CHECK_MS && st.size < this.#expected) {
             this.#ownerChecked = Date.now()
             if ((await ownerState(this.#ownerPath)) === 'dead') {
-              this.#error = Object.assign(new Error('the fill being followed (another process) died'), { code: 'EFILLFAILED' })
+              this.#error = new FillFailedError('the fill being followed (another process) died')
             }
           }
           inflight = null

@@ -10,7 +10,7 @@
 // could keep its ctime: a stamp taken less than RACY_MS after the file's
 // last change is not trusted (git's "racily clean" rule).
 import { open } from 'node:fs/promises'
-import { integrityError, type IntegrityError } from '../stages/verify-digest.js'
+import { IntegrityError } from '../integrity/integrity-error.js'
 import type { OpenedBlob } from './read-stream.js'
 import { ownHandle } from './shared-handle.js'
 
@@ -50,7 +50,7 @@ export async function openBlob(
     const size = Number(st.size)
     const ino = Number(st.ino)
     if (expectedSize !== undefined && size !== expectedSize) {
-      const err = integrityError({ expected: digest, found: 'sha256:?', expectedSize, foundSize: size })
+      const err = new IntegrityError({ expected: digest, found: 'sha256:?', expectedSize, foundSize: size })
       hooks.corrupt?.(ino, err)
       throw err
     }

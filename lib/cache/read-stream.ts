@@ -4,12 +4,12 @@
 // the digest matched, so a client never receives a complete wrong blob. The
 // reader knows the blob's size up front, so it holds back only that last
 // chunk. Reads are 256 KiB unless the caller sizes them (see CHUNK).
-import type { ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
-import type { Hasher } from '../stages/hash-worker.js'
-import { integrityError, type IntegrityError } from '../stages/verify-digest.js'
+import type { Hasher } from '../integrity/hash-worker.js'
+import { IntegrityError } from '../integrity/integrity-error.js'
 import type { HandleRef } from './shared-handle.js'
-import type { ByteRange } from './types.js'
+import type { ByteRange } from '../registry/range.js'
+import { RangeOutsideBlobError } from './errors.js'
 
 /** How much of a growing file may be read, and when that changes. */
 export interface Growth {
@@ -81,10 +81,7 @@ export class BlobReadStream extends Readable {
         const range = this.#opts.range
         if (range) {
           if (!(range.start >= 0 && range.start <= range.end && range.end < size)) {
-            const err = Object.assign(new RangeError(`range ${range.start}-${range.end} outside blob of ${size} bytes`), {
-              code: 'ERANGE',
-            })
-            return cb(err)
+            return cb(new RangeOutsideBlobError(`range ${range.start}-${range.end} outside blob of ${size} bytes`))
           }
           this.#pos = range.start
           this.#end = range.end + 1
@@ -181,7 +178,8 @@ export class BlobReadStream extends Readable {
 
   /**
    * The consumer is done with a chunk this stream pushed (its bytes reached
-   * the kernel): the chunk's buffer may take a later read. See sendBlob().
+   * the kernel): the chunk's buffer may take a later read. See sendBlob()
+   * (lib/handlers/blob-response.ts).
    */
   recycle(chunk: Buffer): void {
     // Only whole read buffers of our own (allocUnsafeSlow: offset 0, own ArrayBuffer).
@@ -202,7 +200,7 @@ export class BlobReadStream extends Readable {
 
   #mismatch(note?: string, found?: string): IntegrityError {
     const expected = this.#opts.verify ? `sha256:${this.#opts.verify.hex}` : 'sha256:?'
-    const err = integrityError({ expected, found: found ? `sha256:${found}` : `unknown (${note})` })
+    const err = new IntegrityError({ expected, found: found ? `sha256:${found}` : `unknown (${note})` })
     this.#opts.onMismatch?.(err)
     return err
   }
@@ -224,54 +222,4 @@ export class BlobReadStream extends Readable {
         () => cb(err),
       )
   }
-}
-
-/**
- * pipeline(stream, res) for a blob read: each chunk's buffer goes back to the
- * stream once its socket write completed, so a large blob is served from a
- * few reused buffers rather than a fresh allocation per read, whose garbage
- * cost the main thread a third of its time at 1 GB/s. Destroys both sides on
- * an error or a premature close, and settles when the response finished.
- */
-export function sendBlob(stream: Readable, res: ServerResponse): Promise<void> {
-  const recycler = stream instanceof BlobReadStream ? stream : null
-  return new Promise<void>((resolve, reject) => {
-    let settled = false
-    const settle = (err?: Error): void => {
-      if (settled) return
-      settled = true
-      stream.off('data', onData)
-      stream.off('end', onEnd)
-      stream.off('error', onError)
-      res.off('drain', onDrain)
-      res.off('finish', onFinish)
-      res.off('close', onClose)
-      res.off('error', onError)
-      if (err === undefined) return resolve()
-      stream.destroy()
-      res.destroy(err)
-      reject(err)
-    }
-    const onData = (chunk: Buffer): void => {
-      const ok = res.write(chunk, recycler ? (err) => err || recycler.recycle(chunk) : undefined)
-      if (!ok) stream.pause()
-    }
-    const onDrain = (): void => void stream.resume()
-    const onEnd = (): void => void res.end()
-    const onFinish = (): void => settle()
-    const onError = (err: Error): void => settle(err)
-    const onClose = (): void =>
-      settle(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }))
-    // A client gone before now emitted its 'close' already: waiting for it
-    // would hold the stream, and the blob's file, for ever.
-    if (res.destroyed) return onClose()
-    stream.on('data', onData)
-    stream.once('end', onEnd)
-    stream.once('error', onError)
-    res.on('drain', onDrain)
-    res.once('finish', onFinish)
-    res.once('close', onClose)
-    res.once('error', onError)
-    stream.resume()
-  })
 }

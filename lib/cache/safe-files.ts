@@ -6,6 +6,7 @@
 import { constants } from 'node:fs'
 import { open, unlink } from 'node:fs/promises'
 import { FILE_MODE } from './paths.js'
+import { NotRegularFileError } from './errors.js'
 
 const { O_WRONLY, O_RDONLY, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = constants
 
@@ -39,7 +40,7 @@ export async function writeFresh(path: string, data: string): Promise<void> {
 export async function appendLine(path: string, line: string): Promise<void> {
   const fh = await open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, FILE_MODE)
   try {
-    if (!(await fh.stat()).isFile()) throw Object.assign(new Error(`${path} is not a regular file`), { code: 'EINVAL' })
+    if (!(await fh.stat()).isFile()) throw new NotRegularFileError(`${path} is not a regular file`)
     await fh.write(`${line}\n`)
   } finally {
     await fh.close()

@@ -2,7 +2,7 @@
 import type { Readable } from 'node:stream'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
-import type { HashWorkerPool } from '../stages/hash-worker.js'
+import type { HashWorkerPool } from '../integrity/hash-worker.js'
 
 export interface BlobCacheOptions {
   /** Root of the store (created if missing). */
@@ -62,13 +62,6 @@ export interface DiskTenant {
   scan(): Promise<ChargedFile[]>
   /** From now on, charge what it writes to `budget`. */
   attach(budget: DiskBudget): void
-}
-
-export interface ByteRange {
-  /** inclusive */
-  start: number
-  /** inclusive */
-  end: number
 }
 
 /** The claimant of a miss: the only one that fetches upstream for this digest. */

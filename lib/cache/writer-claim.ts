@@ -1,5 +1,5 @@
 // The claim handed to the one request that fetches a missing blob upstream.
-// fill() tees the upstream body into the fill (tee-to-cache stage) and
+// fill() tees the upstream body into the fill (tee.ts) and
 // returns the client's stream; abandon() frees the lock when the upstream did
 // not answer 200. A claim left unused for fillTimeout (a handler bug) frees
 // itself, and a body that will not be cached (too big for the cache, claim
@@ -13,9 +13,9 @@
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from '../log.js'
-import type { Hasher } from '../stages/hash-worker.js'
-import { teeToCache } from '../stages/tee-to-cache.js'
-import { VerifyDigest } from '../stages/verify-digest.js'
+import type { Hasher } from '../integrity/hash-worker.js'
+import { Tee } from './tee.js'
+import { VerifyDigest } from '../integrity/verify-digest.js'
 import type { Fill } from './fill.js'
 import type { FillClaim } from './types.js'
 
@@ -95,7 +95,7 @@ export function writerClaim(fill: Fill, opts: WriterClaimOptions): FillClaim {
         })
         return kept
       }
-      return teeToCache(body, {
+      return new Tee(body, {
         digest,
         size,
         sink: fill,
@@ -105,7 +105,7 @@ export function writerClaim(fill: Fill, opts: WriterClaimOptions): FillClaim {
         keepWithoutClient,
         fits: opts.fits,
         log,
-      })
+      }).client
     },
     abandon: () => {
       if (!use()) return

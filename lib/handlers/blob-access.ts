@@ -2,8 +2,7 @@
 // grants (lib/auth/grants.ts), or else the upstream itself, with the
 // client's credentials, for the blob's first byte.
 import type { ProxyDeps, RequestContext } from '../context.js'
-import { requestFollowingRedirects } from '../stages/redirect.js'
-import { recordAccess, type Target, wholeBlob } from './pass-through.js'
+import { recordTargetAccess, type Target, wholeBlob } from './pass-through.js'
 import { responseHeaders, sendUpstream } from './upstream-response.js'
 
 /** Do the grants already say this client may read this blob from this repository? */
@@ -25,11 +24,11 @@ export async function authorised(ctx: RequestContext, deps: ProxyDeps, t: Target
   if (granted(ctx, deps, t)) return true
   const probe = wholeBlob(t, ctx.signal)
   probe.headers = { ...probe.headers, range: 'bytes=0-0' }
-  const res = await requestFollowingRedirects(deps.transport, probe, ctx.log)
+  const res = await deps.registry.request({ ...probe, log: ctx.log })
   if (res.status === 200 || res.status === 206) {
     // A 200 may be the whole blob (Range ignored): none of it is wanted.
     res.body.destroy()
-    recordAccess(ctx, deps, t, res.status)
+    recordTargetAccess(ctx, deps, t, res.status)
     return true
   }
   ctx.source = 'upstream'

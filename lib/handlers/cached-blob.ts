@@ -9,19 +9,19 @@
 import { once } from 'node:events'
 import type { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { sendBlob } from '../cache/read-stream.js'
 import type { FillClaim, FillFollower } from '../cache/types.js'
 import type { ProxyDeps, RequestContext } from '../context.js'
 import { rangeNotSatisfiable, UpstreamError } from '../errors.js'
 import { parseRange } from '../registry/range.js'
 import { upstreamSource } from '../registry/upstreams.js'
-import { requestFollowingRedirects } from '../stages/redirect.js'
-import { VerifyDigest } from '../stages/verify-digest.js'
+import { VerifyDigest } from '../integrity/verify-digest.js'
+import { isDigestMismatch } from '../integrity/integrity-error.js'
 import type { UpstreamResponse } from '../upstream/types.js'
 import { authorised, granted } from './blob-access.js'
-import { blobHeaders, partialHeaders, sendRange } from './blob-response.js'
-import { proxy, recordAccess, type Target, wholeBlob } from './pass-through.js'
+import { blobHeaders, partialHeaders, sendBlob, sendRange } from './blob-response.js'
+import { proxy, recordTargetAccess, type Target, wholeBlob } from './pass-through.js'
 import { contentLength, responseHeaders, sendUpstream } from './upstream-response.js'
+import { NotCacheableError, StalledError } from '../cache/errors.js'
 
 export async function serveBlobWithCache(ctx: RequestContext, deps: ProxyDeps, t: Target, digest: string): Promise<void> {
   const cache = deps.cache!
@@ -113,12 +113,12 @@ async function fill(ctx: RequestContext, deps: ProxyDeps, t: Target, claim: Fill
   const controller = new AbortController()
   let res: UpstreamResponse
   try {
-    res = await requestFollowingRedirects(deps.transport, wholeBlob(t, controller.signal), ctx.log)
+    res = await deps.registry.request({ ...wholeBlob(t, controller.signal), log: ctx.log })
   } catch (err) {
     claim.abandon()
     throw err
   }
-  recordAccess(ctx, deps, t, res.status)
+  recordTargetAccess(ctx, deps, t, res.status)
   if (res.status !== 200) {
     claim.abandon()
     ctx.source = 'upstream'
@@ -156,9 +156,9 @@ function wantsTail(ctx: RequestContext, size: number | undefined): boolean {
  */
 async function fetchUncached(ctx: RequestContext, deps: ProxyDeps, t: Target, digest: string): Promise<void> {
   if (ctx.req.headers.range === undefined) return proxy(ctx, deps, t)
-  const res = await requestFollowingRedirects(deps.transport, wholeBlob(t, ctx.signal), ctx.log)
+  const res = await deps.registry.request({ ...wholeBlob(t, ctx.signal), log: ctx.log })
   ctx.source = 'upstream'
-  recordAccess(ctx, deps, t, res.status)
+  recordTargetAccess(ctx, deps, t, res.status)
   const out = responseHeaders(ctx, deps, t.upstream, res)
   if (res.status !== 200) return sendUpstream(ctx, res, out)
   out['docker-content-digest'] = digest
@@ -190,7 +190,7 @@ async function serveFollower(ctx: RequestContext, deps: ProxyDeps, f: FillFollow
   }
   const stopGuard = guardProgress(f, ctx.res, deps.followTimeout, () => {
     ctx.log.warn('the fill being followed stalled mid-stream: cutting the client so that it retries', { digest })
-    f.body.destroy(Object.assign(new Error('the fill being followed made no progress'), { code: 'ETIMEDOUT' }))
+    f.body.destroy(new StalledError('the fill being followed made no progress'))
   })
   try {
     if (ctx.req.headers.range !== undefined) await sendRange(ctx, blobHeaders(digest, f.size), f.body, f.size)
@@ -274,6 +274,5 @@ async function firstBytes(stream: Readable, isMiss: (err: unknown) => boolean, w
  * byte was sent (EINTEGRITY: a truncated or rotten file, already evicted).
  */
 function hitIsMiss(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code
-  return code === 'ENOENT' || code === 'EINTEGRITY'
+  return err instanceof NotCacheableError || (err as NodeJS.ErrnoException).code === 'ENOENT' || isDigestMismatch(err)
 }

@@ -5,7 +5,6 @@
 import type { ProxyDeps, RequestContext } from '../context.js'
 import { badGateway, denied, notFound, ProxyError, unsupported } from '../errors.js'
 import { normaliseScope, parseTokenPath, rewriteChallenges, type TokenTarget } from '../registry/realms.js'
-import { requestFollowingRedirects } from '../stages/redirect.js'
 import { all, first } from '../stages/headers.js'
 import { parseMemberId, type ChainMember } from '../upstream/chain.js'
 import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
@@ -67,7 +66,7 @@ export async function handleToken(ctx: RequestContext, deps: ProxyDeps): Promise
     request.body = body
   }
   ctx.log.debug('token relay', { upstream: upstream.key, realm: `${realm.origin}${realm.pathname}`, method: request.method })
-  const res = await requestFollowingRedirects(deps.transport, request, ctx.log)
+  const res = await deps.tokens.request({ ...request, log: ctx.log })
   ctx.source = 'upstream'
   const out: Record<string, string | string[]> = { 'cache-control': 'no-store' }
   for (const h of ['content-type', 'retry-after']) {
@@ -129,7 +128,7 @@ async function discover(ctx: RequestContext, deps: ProxyDeps, target: TokenTarge
   const url = new URL(member.base + '/v2/')
   try {
     const ping: UpstreamRequest = { method: 'GET', url, headers: {}, signal: ctx.signal, upstream: member.url.origin, client: ctx.client }
-    const res = await requestFollowingRedirects(deps.transport, ping, ctx.log)
+    const res = await deps.tokens.request({ ...ping, log: ctx.log })
     res.body.resume()
     rewriteChallenges(all(res.headers, 'www-authenticate'), member.id, proxyOrigin(ctx, deps), deps.realms)
   } catch (err) {

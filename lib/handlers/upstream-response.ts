@@ -2,10 +2,17 @@
 // through its stages, joined with pipeline() so an error or abort on either
 // side tears both down. The framing is the proxy's own: Content-Length is
 // stated from what the upstream client parsed, never copied from a header.
+//
+//   upstream body ─▶ VerifyDigest (digest the path named) ─▶ copy (manifest
+//   capture) ─▶ ExactLength ─▶ client
+//
+// bodyStages() below is the one place that order is written.
 import type { OutgoingHttpHeaders } from 'node:http'
 import type { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ProxyDeps, RequestContext } from '../context.js'
+import type { HashWorkerPool } from '../integrity/hash-worker.js'
+import { VerifyDigest } from '../integrity/verify-digest.js'
 import { rewriteChallenges } from '../registry/realms.js'
 import type { Upstream } from '../registry/upstreams.js'
 import { ExactLength } from '../stages/exact-length.js'
@@ -57,16 +64,35 @@ export function contentLength(res: UpstreamResponse): number | undefined {
   return s !== undefined && /^\d+$/.test(s) ? Number(s) : undefined
 }
 
+export interface BodyStages {
+  /** The digest the request's path named: the body must be those bytes. */
+  verify?: { digest: string; hashing?: HashWorkerPool | undefined }
+  /** Sees the body once verified (the manifest cache's capture). */
+  copy?: Transform
+}
+
 /**
  * Stages must pass on as many bytes as they take (they verify, hold back
  * or copy): the Content-Length sent is the upstream's, and ExactLength cuts
  * the connection rather than let a body disagree with it.
  */
+export function bodyStages(length: number | undefined, s: BodyStages): Transform[] {
+  const stages: Transform[] = []
+  if (s.verify) {
+    const { digest, hashing } = s.verify
+    stages.push(new VerifyDigest({ digest, size: length, hasher: hashing?.create(length) }))
+  }
+  if (s.copy) stages.push(s.copy)
+  if (length !== undefined) stages.push(new ExactLength(length))
+  return stages
+}
+
+/** Stages are built only for a body that is sent (not for HEAD, 204 or 304). */
 export async function sendUpstream(
   ctx: RequestContext,
   upstream: UpstreamResponse,
   headers: OutgoingHttpHeaders,
-  stages: Transform[] = [],
+  stages: BodyStages = {},
 ): Promise<void> {
   const { res } = ctx
   const { status, body } = upstream
@@ -81,5 +107,5 @@ export async function sendUpstream(
     res.end()
     return
   }
-  await pipeline([body, ...stages, ...(length === undefined ? [] : [new ExactLength(length)]), res])
+  await pipeline([body, ...bodyStages(length, stages), res])
 }

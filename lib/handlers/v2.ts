@@ -1,13 +1,12 @@
 // /v2/… : validate → route → policy → (blob cache) → upstream chain with
-// redirects → stages → client. Manifests go to lib/manifests/handler.ts (digest cache, tag
+// redirects → stages → client. Manifests go to lib/handlers/manifest.ts (digest cache, tag
 // revalidation by HEAD, offline fallback); blobs with a cache to
 // cached-blob.ts (who may be served a hit: blob-access.ts); the rest passes
 // through (pass-through.ts).
 import type { ProxyDeps, RequestContext } from '../context.js'
-import { handleManifest } from '../manifests/handler.js'
+import { handleManifest } from './manifest.js'
 import { denied, digestInvalid, nameInvalid, notFound, ProxyError, unsupported } from '../errors.js'
 import { decide } from '../policy/policy.js'
-import { ChainTransport } from '../stages/failover.js'
 import { parseV2Path, v2PathFor } from '../registry/grammar.js'
 import { upstreamName } from '../registry/route.js'
 import { upstreamRequestHeaders } from '../stages/headers.js'
@@ -44,11 +43,6 @@ export async function handleV2(ctx: RequestContext, deps: ProxyDeps): Promise<vo
       throw denied(`pull of ${upstream.key}/${name}${tag ? ':' + tag : ''} denied by policy rule "${d.rule}"`, { rule: d.rule })
     }
   }
-  // The entry's chain (lib/stages/failover.ts) outside --auth-file's
-  // credentials (lib/auth/upstream-credentials.ts), so those are fetched per
-  // member, for the member's own host.
-  deps = { ...deps, transport: new ChainTransport(deps.upstreamAuth ?? deps.transport, upstream.chain, deps.failover, ctx.log) }
-
   const url = new URL(upstream.url.href.replace(/\/$/, '') + v2PathFor(parsed, name))
   // Pagination (`n`, `last`) and referrer filters (`artifactType`) pass on;
   // `ns` was ours.
@@ -59,6 +53,8 @@ export async function handleV2(ctx: RequestContext, deps: ProxyDeps): Promise<vo
     headers: { ...upstreamRequestHeaders(req.headers), 'x-request-id': ctx.id },
     signal: ctx.signal,
     upstream: upstream.url.origin,
+    // deps.registry tries the entry's members in turn (lib/upstream/failover.ts).
+    chain: upstream.chain,
     client: ctx.client,
   }
   const target: Target = { upstream, parsed, name, request }

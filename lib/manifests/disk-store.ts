@@ -11,6 +11,7 @@ import { DIR_MODE, FILE_MODE } from '../cache/paths.js'
 import { dirname, join } from 'node:path'
 import { essence } from './media-types.js'
 import type { ManifestPaths } from './paths.js'
+import { TooLargeError } from '../cache/errors.js'
 
 /** containerd refuses larger manifests (protocol.md §10); nothing larger is buffered. */
 export const MAX_MANIFEST_SIZE = 4 * 1024 * 1024
@@ -38,8 +39,7 @@ const MAX_RECORD_SIZE = 64 * 1024
 
 /** A planted symlink (ELOOP under O_NOFOLLOW) or an oversized file: not a record of ours. */
 function isNotOurs(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code
-  return code === 'ELOOP' || code === 'EFBIG'
+  return (err as NodeJS.ErrnoException).code === 'ELOOP' || err instanceof TooLargeError
 }
 
 export function sha256Hex(b: Buffer): string {
@@ -100,7 +100,7 @@ export async function readManifest(
     body = await readBounded(paths.body(repoDir, hex), MAX_MANIFEST_SIZE)
   } catch (err) {
     if (isMissing(err)) return null
-    if ((err as NodeJS.ErrnoException).code === 'EFBIG') return 'corrupt'
+    if (err instanceof TooLargeError) return 'corrupt'
     throw err
   }
   if (body.length !== meta.size || sha256Hex(body) !== hex) return 'corrupt'
@@ -130,7 +130,7 @@ async function readBounded(file: string, limit: number): Promise<Buffer> {
   const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
   try {
     const { size } = await fh.stat()
-    if (size > limit) throw Object.assign(new Error(`${file} is larger than ${limit} bytes`), { code: 'EFBIG' })
+    if (size > limit) throw new TooLargeError(`${file} is larger than ${limit} bytes`)
     const buf = Buffer.alloc(size)
     let off = 0
     while (off < size) {

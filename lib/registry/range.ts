@@ -1,7 +1,12 @@
 // Single byte ranges as registry clients send them (protocol.md §13).
 // containerd resumes with `bytes=N-`; multi-range requests are answered with
 // the whole blob, which RFC 9110 §14.2 allows.
-import type { ByteRange } from '../cache/types.js'
+export interface ByteRange {
+  /** inclusive */
+  start: number
+  /** inclusive */
+  end: number
+}
 
 export type RangeResult = ByteRange | 'unsatisfiable' | null
 

@@ -1,6 +1,6 @@
 // The registry map turned into upstreams the router can match against. An
 // entry names one upstream or a chain of them in order (the primary, then
-// fallbacks: lib/stages/failover.ts); everything keyed by the entry (routing,
+// fallbacks: lib/upstream/failover.ts); everything keyed by the entry (routing,
 // the manifest cache, grants) treats the chain as one upstream.
 import type { Chain, ChainMember } from '../upstream/chain.js'
 import { HealthBoard } from '../upstream/health.js'

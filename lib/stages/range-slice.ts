@@ -6,7 +6,7 @@
 // from a blob that turns out wrong never completes. The source is read to its
 // end either way; bytes outside the range are dropped.
 import { Transform, type TransformCallback } from 'node:stream'
-import type { ByteRange } from '../cache/types.js'
+import type { ByteRange } from '../registry/range.js'
 
 export class RangeSlice extends Transform {
   readonly #start: number

@@ -1,5 +1,5 @@
 // A map entry's upstreams in order: the primary, then its fallbacks
-// (lib/stages/failover.ts uses them; lib/registry/upstreams.ts builds them).
+// (lib/upstream/failover.ts uses them; lib/registry/upstreams.ts builds them).
 import type { MemberHealth } from './health.js'
 
 export interface ChainMember {

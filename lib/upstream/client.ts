@@ -17,7 +17,7 @@ import { Pool } from './pool.js'
 import { requestHead } from './request-head.js'
 import { routeFor, type Route } from './route.js'
 import type { ExchangeOptions } from './exchange.js'
-import type { UpstreamClientOptions, UpstreamRequest, UpstreamResponse } from './types.js'
+import type { Transport, UpstreamClientOptions, UpstreamRequest, UpstreamResponse } from './types.js'
 
 export { proxyEnvFromProcess } from './proxy-env.js'
 
@@ -33,7 +33,7 @@ export function defaultSocketsPerClient(maxSocketsPerOrigin: number): number {
   return Math.ceil(maxSocketsPerOrigin / 2)
 }
 
-export class UpstreamClient {
+export class UpstreamClient implements Transport {
   private readonly opts: UpstreamClientOptions
   private readonly pools = new Map<string, Pool>()
   private readonly dialOpts: DialOptions

@@ -25,13 +25,7 @@
 // only IP literals and `localhost` are checked there.
 import { BlockList, isIP } from 'node:net'
 import { bypassesProxy, unbracket } from './proxy-env.js'
-
-export interface EgressOptions {
-  /** Base URLs of the configured upstreams. */
-  upstreams: string[]
-  /** --redirect-allow: host, .suffix, *.suffix, IP or CIDR, each optionally :port (as no_proxy). */
-  allow: string[]
-}
+import type { EgressOptions } from './types.js'
 
 const nonPublic = new BlockList()
 for (const [net, prefix] of [

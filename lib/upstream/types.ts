@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream'
-import type { EgressOptions } from './egress.js'
+import type { Logger } from '../log.js'
+import type { Chain } from './chain.js'
 
 /** Lowercase header names; repeated headers (WWW-Authenticate) become arrays. */
 export type HeaderMap = Record<string, string | string[]>
@@ -26,6 +27,13 @@ export interface UpstreamRequest {
    * share of an origin's sockets. Absent: the proxy's own request, not limited.
    */
   client?: string
+  /** The client request's logger: each redirect hop is logged on it (debug). */
+  log?: Logger
+  /**
+   * The map entry's upstreams, when the request may fail over to the next
+   * (lib/upstream/failover.ts); the URL is aimed at the first.
+   */
+  chain?: Chain
 }
 
 export interface UpstreamResponse {
@@ -43,10 +51,22 @@ export interface UpstreamResponse {
   /** The URL this response came from. */
   url: URL
   /**
-   * The member of a failover chain that answered (lib/stages/failover.ts):
+   * The member of a failover chain that answered (lib/upstream/failover.ts):
    * its challenges name it, so its realm and tokens stay its own.
    */
   member?: string
+}
+
+/**
+ * What sends an UpstreamRequest: the client, or a wrapper around one
+ * (timing, credentials, redirects; composed once in lib/proxy.ts buildDeps).
+ */
+export interface Transport {
+  request(req: UpstreamRequest): Promise<UpstreamResponse>
+  /** Closes the client underneath (proxy shutdown). */
+  close(): void
+  /** A reloaded registry map: the egress policy knows these upstreams from now on (lib/upstream/egress.ts). */
+  setUpstreams(urls: string[]): void
 }
 
 export interface UpstreamClientOptions {
@@ -88,4 +108,12 @@ export interface ProxyEnv {
   https?: URL
   /** Entries of no_proxy: host names, .domain suffixes, '*', optional :port. */
   noProxy: string[]
+}
+
+/** Where connections may go besides the configured upstreams (lib/upstream/egress.ts). */
+export interface EgressOptions {
+  /** Base URLs of the configured upstreams. */
+  upstreams: string[]
+  /** --redirect-allow: host, .suffix, *.suffix, IP or CIDR, each optionally :port (as no_proxy). */
+  allow: string[]
 }

@@ -12,8 +12,12 @@ import { asWriter, collect, fdCount, makeBlob, openCache, settle, upstreamBody, 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const childScript = fileURLToPath(new URL('./fixtures/claim-child.ts', import.meta.url))
 
+/** How long a child may take to say the next thing: seconds on a loaded machine, never tap's whole file timeout. */
+const CHILD_TIMEOUT = 60_000
+
 interface Child {
   proc: ChildProcess
+  /** The first message matching `pred`; rejects, naming what was seen, after CHILD_TIMEOUT or when the child exits first. */
   next: (pred: (m: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>>
   exited: Promise<number | null>
 }
@@ -28,18 +32,37 @@ function startChild(dir: string, digest: string, blobFile: string): Child {
   })
   const seen: Record<string, unknown>[] = []
   const waiters: Array<{ pred: (m: Record<string, unknown>) => boolean; resolve: (m: Record<string, unknown>) => void }> = []
-  createInterface({ input: proc.stdout! }).on('line', (line) => {
+  const lines = createInterface({ input: proc.stdout! })
+  // After the last line was emitted: nothing more can match.
+  const ended = new Promise<void>((resolve) => lines.once('close', resolve))
+  lines.on('line', (line) => {
     const m = JSON.parse(line) as Record<string, unknown>
     seen.push(m)
     for (const w of [...waiters]) if (w.pred(m)) waiters.splice(waiters.indexOf(w), 1), w.resolve(m)
   })
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', resolve))
   return {
     proc,
     next: (pred) => {
       const hit = seen.find(pred)
-      return hit ? Promise.resolve(hit) : new Promise((resolve) => waiters.push({ pred, resolve }))
+      if (hit) return Promise.resolve(hit)
+      return new Promise((resolve, reject) => {
+        const fail = (why: string) => reject(new Error(`child ${proc.pid} ${why}; it said: ${JSON.stringify(seen)}`))
+        const timer = setTimeout(() => fail(`said nothing expected within ${CHILD_TIMEOUT} ms`), CHILD_TIMEOUT)
+        waiters.push({
+          pred,
+          resolve: (m) => {
+            clearTimeout(timer)
+            resolve(m)
+          },
+        })
+        void ended.then(() => {
+          clearTimeout(timer)
+          fail('closed its output first')
+        })
+      })
     },
-    exited: new Promise((resolve) => proc.on('exit', resolve)),
+    exited,
   }
 }
 

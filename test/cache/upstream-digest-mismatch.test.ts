@@ -4,7 +4,7 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { isDigestMismatch } from '../../lib/stages/verify-digest.js'
+import { isDigestMismatch } from '../../lib/integrity/integrity-error.js'
 import { asFollower, asWriter, collectUntilError, fdCount, makeBlob, openCache, settle, tmpAfterCleanup, upstreamBody, SOURCE } from './fixtures/helpers.js'
 
 t.test('wrong bytes from upstream', async (t) => {

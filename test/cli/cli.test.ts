@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { spawnCrproxy } from '../fixtures/cli-proxy.js'
+import { startCliProxy } from '../fixtures/cli-proxy.js'
 import { flags } from '../../lib/flags.js'
 import { request } from '../fixtures/proxy.js'
 import { startFakeHub } from '../fixtures/fake-hub.js'
@@ -61,13 +61,13 @@ t.test('--registry-map from an http URL', async (t) => {
   const s = http.createServer((_q, r) => r.end(JSON.stringify(map)))
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
   t.teardown(() => new Promise((r) => s.close(r)))
-  const p = await spawnCrproxy(['--registry-map', `http://127.0.0.1:${(s.address() as AddressInfo).port}/map.json`])
+  const p = await startCliProxy(['--registry-map', `http://127.0.0.1:${(s.address() as AddressInfo).port}/map.json`])
   t.teardown(() => p.close())
   t.same(JSON.parse((await request(p.url, '/help')).body.toString()), map)
 })
 
 t.test('SIGTERM: exit 0 after shutting down', async (t) => {
-  const p = await spawnCrproxy([])
+  const p = await startCliProxy([])
   t.equal(await p.close(), 0)
   t.match(p.log(), /shutting down/)
 })
@@ -78,7 +78,7 @@ t.test('logs: one line per request; DEBUG=1 adds upstream detail; secrets never 
   const dir = t.testdir()
   const mapFile = join(dir, 'map.json')
   writeFileSync(mapFile, JSON.stringify({ default: hub.registryUrl }))
-  const p = await spawnCrproxy(['--registry-map', mapFile, '--redirect-allow', hub.redirectAllow.join(',')], { DEBUG: '1' })
+  const p = await startCliProxy(['--registry-map', mapFile, '--redirect-allow', hub.redirectAllow.join(',')], { env: { DEBUG: '1' } })
   t.teardown(() => p.close())
   const ping = await request(p.url, '/v2/')
   const realm = new URL(/realm="([^"]+)"/.exec(String(ping.headers['www-authenticate']))![1]!)

@@ -12,9 +12,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { REAL_TOOLS, requireTools } from '../fixtures/real/available.js'
-import { buildImage, pushImage, sha256, skopeo, type BuiltImage } from '../fixtures/real/images.js'
+import { buildImage, pushImage, skopeo, type BuiltImage } from '../fixtures/real/images.js'
+import { sha256 } from '../fixtures/sha256.js'
 import { startRegistry, type Registry } from '../fixtures/real/registry.js'
-import { spawnCrproxy, type SpawnedProxy } from '../fixtures/cli-proxy.js'
+import { startCliProxy, type CliProxy } from '../fixtures/cli-proxy.js'
 import { request } from '../fixtures/proxy.js'
 import { parseContentLs, parseImagesLs, startContainerd, writeHostsDir, type Containerd } from '../fixtures/real/runtimes/containerd.js'
 import { unmountUnder } from '../fixtures/real/runtimes/host.js'
@@ -41,7 +42,7 @@ t.test('skopeo and containerd pull through a chain with either member failing', 
 
   const mapFile = join(dir, 'map.json')
   writeFileSync(mapFile, JSON.stringify({ default: [f1.url, f2.url] }))
-  const proxy: SpawnedProxy = await spawnCrproxy([
+  const proxy: CliProxy = await startCliProxy([
     '--registry-map', mapFile,
     '--connect-timeout', '1s', '--header-timeout', '1s', '--failover-backoff', '200ms', '--failover-backoff-max', '1s',
   ])

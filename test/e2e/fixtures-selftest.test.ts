@@ -9,7 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { requireTools } from '../fixtures/real/available.js';
 import { startHubLike, type HubLike, type HubImage } from '../fixtures/real/hub.js';
 import { startRegistry, blobGetCount, registryRequests } from '../fixtures/real/registry.js';
-import { skopeo, sha256, MT, ACCEPT_ALL_MANIFESTS } from '../fixtures/real/images.js';
+import { skopeo, MT, ACCEPT_ALL_MANIFESTS } from '../fixtures/real/images.js';
+import { sha256 } from '../fixtures/sha256.js'
 
 const TOOLS = ['docker-registry', 'skopeo', 'nginx', 'openssl', 'htpasswd'];
 

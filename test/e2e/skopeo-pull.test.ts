@@ -9,8 +9,9 @@ import t, { type Test } from 'tap'
 import { requireTools } from '../fixtures/real/available.js'
 import { startHubLike, type HubImage, type HubLike } from '../fixtures/real/hub.js'
 import { blobGetCount } from '../fixtures/real/registry.js'
-import { sha256, skopeo } from '../fixtures/real/images.js'
-import { spawnCrproxy, type SpawnedProxy } from '../fixtures/cli-proxy.js'
+import { skopeo } from '../fixtures/real/images.js'
+import { startCliProxy, type CliProxy } from '../fixtures/cli-proxy.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 function checkCopy(t: Test, out: string, img: HubImage, blobs: string[] = img.blobs): void {
   t.equal(sha256(readFileSync(join(out, 'manifest.json'))), img.digest, 'manifest digest equals the upstream’s')
@@ -30,7 +31,7 @@ async function resolvesToLoopback(name: string): Promise<boolean> {
 t.test('skopeo pulls through crproxy from a token-auth registry with CDN redirects', requireTools(), async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'crproxy-e2e-'))
   let hub: HubLike | undefined
-  let proxy: SpawnedProxy | undefined
+  let proxy: CliProxy | undefined
   t.teardown(async () => {
     await proxy?.close()
     await hub?.close()
@@ -39,7 +40,7 @@ t.test('skopeo pulls through crproxy from a token-auth registry with CDN redirec
   hub = await startHubLike(join(dir, 'hub'))
   const mapFile = join(dir, 'registrymap.json')
   writeFileSync(mapFile, JSON.stringify({ default: hub.registry.url, hub: hub.registry.url }))
-  proxy = await spawnCrproxy([
+  proxy = await startCliProxy([
     '--registry-map', mapFile, '--domain-suffix', 'crproxy.test', '--cache-dir', join(dir, 'cache'),
     '--redirect-allow', hub.redirectAllow.join(','),
   ])

@@ -3,9 +3,11 @@
 // and cache the blob, not mistake the abandoned fill's temp file (still
 // being removed) for another process's lock and go uncached.
 import t from 'tap'
-import { sha256, TOKEN } from './fixtures/fault-registry.js'
+import { TOKEN } from './fixtures/fault-registry.js'
 import { asWriter, collect, makeBlob, openCache, upstreamBody, SOURCE } from '../cache/fixtures/helpers.js'
-import { startHarness, waitFor } from './fixtures/harness.js'
+import { startHarness } from './fixtures/harness.js'
+import { sha256 } from '../fixtures/sha256.js'
+import { waitFor } from '../fixtures/wait.js'
 
 t.test('401, then the retry with a token fills the cache', async (t) => {
   const h = await startHarness(t, { cache: true, registry: { auth: true } })

@@ -7,9 +7,10 @@
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { PullClient, sha256 } from '../fixtures/proxy.js'
+import { PullClient } from '../fixtures/proxy.js'
 import { metric, MT, setup } from '../manifests/fixtures/setup.js'
 import { prng } from '../fixtures/prng.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 const SEED = 4242
 const TOTAL = 1000

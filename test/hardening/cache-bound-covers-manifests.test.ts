@@ -6,8 +6,9 @@ import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { MT_OCI_CONFIG, MT_OCI_LAYER, MT_OCI_MANIFEST, seededBytes, startFakeHub } from '../fixtures/fake-hub.js'
-import { PullClient, sha256, startTestProxy } from '../fixtures/proxy.js'
+import { PullClient, startTestProxy } from '../fixtures/proxy.js'
 import { ACCEPT_ALL, metric } from '../manifests/fixtures/setup.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 const IMAGES = 40
 const BOUND = 64 * 1024

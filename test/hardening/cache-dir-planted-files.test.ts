@@ -15,7 +15,8 @@ import { readTag, writeTag } from '../../lib/manifests/disk-store.js'
 import { ManifestPaths } from '../../lib/manifests/paths.js'
 import { request, startTestProxy } from '../fixtures/proxy.js'
 import { startHarness } from './fixtures/harness.js'
-import { digestOf, startLenientRegistry } from './fixtures/lenient-registry.js'
+import { startLenientRegistry } from './fixtures/lenient-registry.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 function walk(dir: string, out: string[] = []): string[] {
   for (const d of readdirSync(dir, { withFileTypes: true })) {
@@ -28,7 +29,7 @@ function walk(dir: string, out: string[] = []): string[] {
 
 t.test('planted symlinks in tmp/ are not written through', async (t) => {
   const layer = randomBytes(3 * 1024 * 1024)
-  const D = digestOf(layer)
+  const D = sha256(layer)
   const hex = D.slice(7)
   const reg = await startLenientRegistry({ repos: { 'lib/app': { blobs: [layer] } } })
   t.teardown(() => reg.close())
@@ -55,7 +56,7 @@ t.test('planted symlinks in tmp/ are not written through', async (t) => {
 
 t.test('a planted sidecar that is not a length is not believed', async (t) => {
   const layer = randomBytes(64 * 1024)
-  const D = digestOf(layer)
+  const D = sha256(layer)
   const reg = await startLenientRegistry({ repos: { 'lib/app': { blobs: [layer] } } })
   t.teardown(() => reg.close())
   const cacheDir = t.testdir()

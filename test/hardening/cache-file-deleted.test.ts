@@ -3,9 +3,10 @@
 // file of a running fill (the client is still served; nothing is committed).
 import { unlinkSync } from 'node:fs'
 import t from 'tap'
-import { sha256 } from './fixtures/fault-registry.js'
 import { blobFile, tempFile } from './fixtures/cache-files.js'
-import { startHarness, waitFor } from './fixtures/harness.js'
+import { startHarness } from './fixtures/harness.js'
+import { sha256 } from '../fixtures/sha256.js'
+import { waitFor } from '../fixtures/wait.js'
 
 t.test('committed blob deleted: refetched', async (t) => {
   const h = await startHarness(t, { cache: true })

@@ -4,9 +4,10 @@
 // answers from the index; a Range read of a truncated file is cut.
 import { truncateSync, writeFileSync } from 'node:fs'
 import t from 'tap'
-import { sha256 } from './fixtures/fault-registry.js'
 import { blobFile } from './fixtures/cache-files.js'
-import { checkOutcome, startHarness, waitFor } from './fixtures/harness.js'
+import { checkOutcome, startHarness } from './fixtures/harness.js'
+import { sha256 } from '../fixtures/sha256.js'
+import { waitFor } from '../fixtures/wait.js'
 
 t.test('truncated to half: refetched, not served short', async (t) => {
   const h = await startHarness(t, { cache: true })

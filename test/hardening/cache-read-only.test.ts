@@ -6,9 +6,10 @@
 import t from 'tap'
 import { join } from 'node:path'
 import { mkdirSync } from 'node:fs'
-import { sha256 } from './fixtures/fault-registry.js'
-import { startHarness, waitFor } from './fixtures/harness.js'
+import { startHarness } from './fixtures/harness.js'
 import { scratchDir, tryMount, umount } from './fixtures/mounts.js'
+import { sha256 } from '../fixtures/sha256.js'
+import { waitFor } from '../fixtures/wait.js'
 
 t.test('read-only mid-fill: the commit fails', async (t) => {
   const scratch = scratchDir('crproxy-ro-')

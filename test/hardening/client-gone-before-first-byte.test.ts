@@ -3,8 +3,9 @@
 // the bytes come, nothing is sent to the gone client, and the fill's file is
 // not held open for it. The fill itself goes on and is committed.
 import t from 'tap'
-import { sha256 } from './fixtures/fault-registry.js'
-import { startHarness, waitFor } from './fixtures/harness.js'
+import { startHarness } from './fixtures/harness.js'
+import { sha256 } from '../fixtures/sha256.js'
+import { waitFor } from '../fixtures/wait.js'
 
 t.test("a follower's client that left before the fill's first byte holds no file", async (t) => {
   const h = await startHarness(t, { cache: true, blobSize: 256 * 1024 })

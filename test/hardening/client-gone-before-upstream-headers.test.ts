@@ -3,7 +3,8 @@
 // closed, not left waiting); for a cache fill the fill carries on (others may
 // want the blob) and commits; nothing is left open either way.
 import t from 'tap'
-import { startHarness, waitFor } from './fixtures/harness.js'
+import { startHarness } from './fixtures/harness.js'
+import { waitFor } from '../fixtures/wait.js'
 
 t.test('uncached blob: the upstream request is aborted', async (t) => {
   const h = await startHarness(t, {})

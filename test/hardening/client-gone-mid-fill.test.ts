@@ -5,7 +5,8 @@
 // dropped: a small request does not buy the whole blob's transfer
 // (docs/security.md, "Small requests, big work").
 import t from 'tap'
-import { startHarness, waitFor } from './fixtures/harness.js'
+import { startHarness } from './fixtures/harness.js'
+import { waitFor } from '../fixtures/wait.js'
 
 t.test('client of a whole pull gone mid-fill: it carries on and commits', async (t) => {
   const h = await startHarness(t, { cache: true, blobSize: 4 * 1024 * 1024 })

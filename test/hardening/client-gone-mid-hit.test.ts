@@ -1,7 +1,8 @@
 // The client of a cache hit disconnects mid-body: the read stream and its
 // file are closed at once, the cached blob stays, the next hit is whole.
 import t from 'tap'
-import { startHarness, waitFor } from './fixtures/harness.js'
+import { startHarness } from './fixtures/harness.js'
+import { waitFor } from '../fixtures/wait.js'
 
 t.test('client gone mid-hit', async (t) => {
   const h = await startHarness(t, { cache: true, blobSize: 16 * 1024 * 1024 })

@@ -2,8 +2,9 @@
 // nothing; the writer's client leaving costs the follower nothing. Either
 // way the blob is committed and nothing is left open.
 import t from 'tap'
-import { sha256 } from './fixtures/fault-registry.js'
-import { startHarness, waitFor } from './fixtures/harness.js'
+import { startHarness } from './fixtures/harness.js'
+import { sha256 } from '../fixtures/sha256.js'
+import { waitFor } from '../fixtures/wait.js'
 
 for (const leaver of ['follower', 'writer'] as const) {
   t.test(`the ${leaver}'s client leaves`, async (t) => {

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
-import { startChildProxy } from './fixtures/child-proxy.js'
+import { startCliProxy } from '../fixtures/cli-proxy.js'
 import { startHarness } from './fixtures/harness.js'
 import { rawRequest } from './fixtures/raw-http.js'
 
@@ -77,7 +77,7 @@ t.test('over the limit, idle connections are closed at accept', async (t) => {
 t.test('with few file descriptors, /healthz still answers', async (t) => {
   const map = join(t.testdir(), 'map.json')
   writeFileSync(map, JSON.stringify({ default: 'http://127.0.0.1:9' }))
-  const p = await startChildProxy(['--registry-map', map, '--max-conns-per-client', '8'], 60_000, { maxOpenFiles: 160 })
+  const p = await startCliProxy(['--registry-map', map, '--max-conns-per-client', '8'], { fromSource: true, timeoutMs: 60_000, maxOpenFiles: 160 })
   t.teardown(() => p.stop())
   // Well past the descriptors the process has: each one accepted and kept
   // would take one.

@@ -6,9 +6,9 @@
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { sha256 } from './fixtures/fault-registry.js'
 import { checkOutcome, startHarness } from './fixtures/harness.js'
 import { remount, scratchDir, tryMount, umount } from './fixtures/mounts.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 t.test('ENOSPC mid-fill', async (t) => {
   const scratch = scratchDir('crproxy-full-')

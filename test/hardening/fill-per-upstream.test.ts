@@ -6,11 +6,12 @@ import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { startTestProxy } from '../fixtures/proxy.js'
 import { fetchOutcome } from './fixtures/harness.js'
-import { digestOf, startLenientRegistry } from './fixtures/lenient-registry.js'
+import { startLenientRegistry } from './fixtures/lenient-registry.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 t.test("a trickling upstream's fill does not stall another upstream's pull of the same digest", async (t) => {
   const layer = randomBytes(2 * 1024 * 1024)
-  const L = digestOf(layer)
+  const L = sha256(layer)
   const honest = await startLenientRegistry({ repos: { 'lib/app': { blobs: [layer] } } })
   const slow = await startLenientRegistry({ repos: { 'lib/app': { blobs: [layer] } }, trickle: 2000 })
   t.teardown(() => Promise.all([honest.close(), slow.close()]))
@@ -33,7 +34,7 @@ t.test("a trickling upstream's fill does not stall another upstream's pull of th
 
 t.test('a follower of a fill that makes no progress fetches on its own after --follow-timeout', async (t) => {
   const layer = randomBytes(2 * 1024 * 1024)
-  const L = digestOf(layer)
+  const L = sha256(layer)
   // The first GET trickles (a stuck connection); later ones are fast.
   const reg = await startLenientRegistry({ repos: { 'lib/app': { blobs: [layer] } }, trickle: 2000, trickleGets: 1 })
   t.teardown(() => reg.close())

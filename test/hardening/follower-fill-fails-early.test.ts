@@ -5,8 +5,8 @@
 // 200 cut at zero bytes, a 500, or an unverified Range from the upstream.
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { sha256 } from './fixtures/fault-registry.js'
 import { checkOutcome, startHarness } from './fixtures/harness.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 t.test('the fill stalls before its first byte and times out: the follower fetches the blob itself', async (t) => {
   const h = await startHarness(t, { cache: true })

@@ -5,9 +5,10 @@
 // harmless) or a closed connection, never a 5xx or a desynchronised
 // connection, and nothing hostile reaches the upstream.
 import t, { type Test } from 'tap'
-import { sha256 } from './fixtures/fault-registry.js'
-import { startHarness, waitFor, type Harness } from './fixtures/harness.js'
+import { startHarness, type Harness } from './fixtures/harness.js'
 import { rawRequest } from './fixtures/raw-http.js'
+import { sha256 } from '../fixtures/sha256.js'
+import { waitFor } from '../fixtures/wait.js'
 
 const CRLF = '\r\n'
 const req = (head: string, body = '') => Buffer.from(head.split('\n').join(CRLF) + CRLF + CRLF + body, 'latin1')

@@ -7,11 +7,12 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { request, startTestProxy } from '../fixtures/proxy.js'
-import { digestOf, startLenientRegistry } from './fixtures/lenient-registry.js'
+import { startLenientRegistry } from './fixtures/lenient-registry.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 t.test('a lenient HEAD does not open a private cached layer to its client', async (t) => {
   const secret = randomBytes(256 * 1024)
-  const S = digestOf(secret)
+  const S = sha256(secret)
   const reg = await startLenientRegistry({ repos: { 'team-a/private': { token: 'tok-a', blobs: [secret] } } })
   t.teardown(() => reg.close())
   const proxy = await startTestProxy(t, { registryMap: { default: reg.url }, cacheDir: t.testdir() })

@@ -4,8 +4,9 @@
 // need no upstream (/healthz, cache hits) are still served; once the slow
 // requests finish, upstream requests work again.
 import t from 'tap'
-import { sha256 } from './fixtures/fault-registry.js'
-import { isRegistryError, startHarness, waitFor } from './fixtures/harness.js'
+import { isRegistryError, startHarness } from './fixtures/harness.js'
+import { sha256 } from '../fixtures/sha256.js'
+import { waitFor } from '../fixtures/wait.js'
 
 t.test('in-flight upstream bound', async (t) => {
   const h = await startHarness(t, { cache: true, proxy: { maxUpstreamInflight: 3 } })

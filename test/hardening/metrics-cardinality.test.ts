@@ -2,7 +2,7 @@
 // different closed port each time) cannot grow /metrics without end: host
 // labels are bounded, the rest is counted as "other".
 import t from 'tap'
-import { MAX_HOST_LABELS } from '../../lib/stages/timed-transport.js'
+import { MAX_HOST_LABELS } from '../../lib/upstream/timed-transport.js'
 import { startHarness } from './fixtures/harness.js'
 
 t.test('host labels are bounded', async (t) => {

@@ -5,7 +5,8 @@
 // upstream, whose 206 the proxy could not check: the wrong bytes the
 // upstream sends from then on never complete a 206.
 import t from 'tap'
-import { startHarness, waitFor } from './fixtures/harness.js'
+import { startHarness } from './fixtures/harness.js'
+import { waitFor } from '../fixtures/wait.js'
 
 t.test('a Range waiting on a dropped fill is not passed through unverified', async (t) => {
   const h = await startHarness(t, { cache: true, blobSize: 1024 * 1024 })

@@ -4,7 +4,8 @@
 // digest (wrong bytes upstream: the range is cut, never complete), parallel
 // ranges of one blob cost one download, and the blob is cached for the next.
 import t from 'tap'
-import { startHarness, waitFor } from './fixtures/harness.js'
+import { startHarness } from './fixtures/harness.js'
+import { waitFor } from '../fixtures/wait.js'
 
 t.test('ranges on a miss are cut from the verified whole', async (t) => {
   const h = await startHarness(t, { cache: true, blobSize: 4 * 1024 * 1024 })

@@ -10,8 +10,9 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { request, startTestProxy } from '../fixtures/proxy.js'
-import { digestOf, startLenientRegistry } from './fixtures/lenient-registry.js'
+import { startLenientRegistry } from './fixtures/lenient-registry.js'
 import { fetchOutcome } from './fixtures/harness.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 function withoutDigest(body: Buffer, digest: string): string {
   return body.toString().split(digest).join('<digest>')
@@ -26,8 +27,8 @@ t.test('lenient registry: another repository is not served a private cached laye
   })
   t.teardown(() => reg.close())
   const proxy = await startTestProxy(t, { registryMap: { default: reg.url }, cacheDir: t.testdir() })
-  const S = digestOf(secret)
-  const O = digestOf(other)
+  const S = sha256(secret)
+  const O = sha256(other)
 
   const owner = await request(proxy.url, `/v2/team-a/private/blobs/${S}`, { headers: { authorization: 'Bearer tok-a' } })
   t.equal(owner.status, 200, "the owner's pull")
@@ -67,7 +68,7 @@ t.test('lenient registry: another repository is not served a private cached laye
 
 t.test('another upstream is never served this upstream cached blob', async (t) => {
   const layer = randomBytes(512 * 1024)
-  const L = digestOf(layer)
+  const L = sha256(layer)
   const good = await startLenientRegistry({ repos: { 'lib/app': { token: 'tok', blobs: [layer] } } })
   // Answers 200 to HEAD and GET for any digest; its GET sends other bytes.
   const evil = await startLenientRegistry({ repos: {}, anyDigest: true })
@@ -103,7 +104,7 @@ t.test('another upstream is never served this upstream cached blob', async (t) =
 
 t.test('a blob two upstreams both hold is served to each once each delivered it', async (t) => {
   const layer = randomBytes(300 * 1024)
-  const L = digestOf(layer)
+  const L = sha256(layer)
   const a = await startLenientRegistry({ repos: { 'x/y': { blobs: [layer] } } })
   const b = await startLenientRegistry({ repos: { 'x/y': { blobs: [layer] } } })
   t.teardown(() => Promise.all([a.close(), b.close()]))

@@ -6,10 +6,12 @@ import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { startChildProxy } from './fixtures/child-proxy.js'
-import { sha256, startFaultRegistry } from './fixtures/fault-registry.js'
-import { fetchOutcome, waitFor } from './fixtures/harness.js'
+import { startCliProxy } from '../fixtures/cli-proxy.js'
+import { startFaultRegistry } from './fixtures/fault-registry.js'
+import { fetchOutcome } from './fixtures/harness.js'
 import { flags } from '../../lib/flags.js'
+import { sha256 } from '../fixtures/sha256.js'
+import { waitFor } from '../fixtures/wait.js'
 
 t.test('--shutdown-grace defaults inside the 30 s deploy examples allow', async (t) => {
   const spec = flags.find((f) => f.name === 'shutdown-grace')
@@ -25,7 +27,7 @@ t.test('SIGTERM: a request still running at the deadline is cut and logged; then
   const stalledDigest = reg.addBlob(randomBytes(1024 * 1024))
   const slow = randomBytes(2 * 1024 * 1024)
   const slowDigest = reg.addBlob(slow)
-  const a = await startChildProxy(['--registry-map', map, '--redirect-allow', reg.redirectAllow.join(','), '--shutdown-grace', '3s'])
+  const a = await startCliProxy(['--registry-map', map, '--redirect-allow', reg.redirectAllow.join(','), '--shutdown-grace', '3s'], { fromSource: true })
   t.teardown(() => a.stop())
 
   // One download stalls for ever; one takes about a second (drained).

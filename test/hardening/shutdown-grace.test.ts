@@ -4,8 +4,9 @@
 // leaves nothing in tmp/ and no descriptor open.
 import http from 'node:http'
 import t from 'tap'
-import { startHarness, waitFor } from './fixtures/harness.js'
+import { startHarness } from './fixtures/harness.js'
 import { fdSnapshot } from './fixtures/fds.js'
+import { waitFor } from '../fixtures/wait.js'
 
 t.test('close(grace) with an idle keep-alive client and a stalled fill', async (t) => {
   const h = await startHarness(t, { cache: true, proxy: { client: { connectTimeout: 1000, headerTimeout: 2000, idleTimeout: 30_000 }, fillTimeout: 30_000 } })

@@ -6,12 +6,13 @@
 import { existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { sha256 } from './fixtures/fault-registry.js'
-import { startChildProxy } from './fixtures/child-proxy.js'
-import { fetchOutcome, waitFor } from './fixtures/harness.js'
+import { startCliProxy } from '../fixtures/cli-proxy.js'
+import { fetchOutcome } from './fixtures/harness.js'
 import { startFaultRegistry } from './fixtures/fault-registry.js'
 import { randomBytes } from 'node:crypto'
 import { blobFile, tempFile } from './fixtures/cache-files.js'
+import { sha256 } from '../fixtures/sha256.js'
+import { waitFor } from '../fixtures/wait.js'
 
 t.test('SIGKILL mid-fill, then restart', async (t) => {
   const reg = await startFaultRegistry()
@@ -25,8 +26,8 @@ t.test('SIGKILL mid-fill, then restart', async (t) => {
   const path = `/v2/fault/test/blobs/${digest}`
   const args = ['--registry-map', map, '--cache-dir', cache, '--idle-timeout', '1s', '--fill-timeout', '60s', '--redirect-allow', reg.redirectAllow.join(',')]
 
-  const a = await startChildProxy(args)
-  const b = await startChildProxy(args)
+  const a = await startCliProxy(args, { fromSource: true })
+  const b = await startCliProxy(args, { fromSource: true })
   t.teardown(() => Promise.all([a.stop(), b.stop()]))
   reg.fault('cdn', { kind: 'rate', bytesPerSecond: 2 * 1024 * 1024 }, { times: 1 })
   const writer = fetchOutcome(a.url, path)
@@ -49,7 +50,7 @@ t.test('SIGKILL mid-fill, then restart', async (t) => {
 
   // Kill b too while nothing is running, then restart: tmp/ is clean, the blob is served.
   await b.stop()
-  const c = await startChildProxy(args)
+  const c = await startCliProxy(args, { fromSource: true })
   t.teardown(() => c.stop())
   t.same(readdirSync(join(cache, 'tmp')), [], 'the restart left nothing in tmp/')
   const again = await fetchOutcome(c.url, path)
@@ -67,7 +68,7 @@ t.test('SIGKILL mid-fill with no neighbour: the restart sweeps the temp file at 
   const digest = reg.addBlob(bytes)
   const path = `/v2/fault/test/blobs/${digest}`
   const args = ['--registry-map', map, '--cache-dir', cache, '--redirect-allow', reg.redirectAllow.join(',')]
-  const a = await startChildProxy(args)
+  const a = await startCliProxy(args, { fromSource: true })
   reg.fault('cdn', { kind: 'rate', bytesPerSecond: 2 * 1024 * 1024 }, { times: 1 })
   const writer = fetchOutcome(a.url, path)
   await waitFor(() => reg.bodyBytesSent.cdn, (n) => n > 1024 * 1024, 5000)
@@ -76,7 +77,7 @@ t.test('SIGKILL mid-fill with no neighbour: the restart sweeps the temp file at 
   await writer
   t.ok(existsSync(tempFile(cache, digest)), 'the kill left a temp file')
   const cdnBefore = reg.count('cdn', 'GET')
-  const b = await startChildProxy(args)
+  const b = await startCliProxy(args, { fromSource: true })
   t.teardown(() => b.stop())
   t.same(readdirSync(join(cache, 'tmp')), [], 'removed at start-up, not after the stale timeout')
   t.match(b.log(), /staleTemps=1/, 'and logged')

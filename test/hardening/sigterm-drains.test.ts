@@ -7,11 +7,13 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
-import { startChildProxy } from './fixtures/child-proxy.js'
+import { startCliProxy } from '../fixtures/cli-proxy.js'
 import { blobFile } from './fixtures/cache-files.js'
-import { sha256, startFaultRegistry } from './fixtures/fault-registry.js'
-import { fetchOutcome, waitFor } from './fixtures/harness.js'
+import { startFaultRegistry } from './fixtures/fault-registry.js'
+import { fetchOutcome } from './fixtures/harness.js'
 import { fdSnapshot } from './fixtures/fds.js'
+import { sha256 } from '../fixtures/sha256.js'
+import { waitFor } from '../fixtures/wait.js'
 
 function connectable(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -35,7 +37,7 @@ t.test('SIGTERM drains', async (t) => {
   const fillDigest = reg.addBlob(filled)
   const rangeDigest = reg.addBlob(uncachedRange)
   const args = ['--registry-map', map, '--cache-dir', cache, '--redirect-allow', reg.redirectAllow.join(',')]
-  const a = await startChildProxy(args)
+  const a = await startCliProxy(args, { fromSource: true })
   t.teardown(() => a.stop())
   const fdsIdle = fdSnapshot(a.pid)
 
@@ -59,7 +61,7 @@ t.test('SIGTERM drains', async (t) => {
   t.ok(existsSync(blobFile(cache, fillDigest)), 'the fill was committed')
   t.same(readdirSync(join(cache, 'tmp')), [], 'nothing left in tmp/')
 
-  const b = await startChildProxy(args)
+  const b = await startCliProxy(args, { fromSource: true })
   t.teardown(() => b.stop())
   const before = reg.requests.length
   const hit = await fetchOutcome(b.url, `/v2/fault/test/blobs/${fillDigest}`)

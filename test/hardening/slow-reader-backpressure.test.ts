@@ -5,8 +5,9 @@
 // start: the client reads the fill back from disk, so its buffer stays
 // bounded, and once it speeds up it gets the whole verified blob.
 import t from 'tap'
-import { startHarness, waitFor } from './fixtures/harness.js'
+import { startHarness } from './fixtures/harness.js'
 import { slowReader } from './fixtures/slow-reader.js'
+import { waitFor } from '../fixtures/wait.js'
 
 const MiB = 1024 * 1024
 const SIZE = 64 * MiB

@@ -7,7 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { startTestProxy } from '../fixtures/proxy.js'
 import { fetchOutcome, startHarness } from './fixtures/harness.js'
-import { digestOf, startLenientRegistry } from './fixtures/lenient-registry.js'
+import { startLenientRegistry } from './fixtures/lenient-registry.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 function tmpBytes(dir: string): number {
   let n = 0
@@ -37,7 +38,7 @@ t.test('a body of unknown length stops filling tmp/ at the cache bound', async (
   const proxy = await startTestProxy(t, { registryMap: { default: reg.url }, cacheDir: dir, cacheMaxSize: bound })
   let peak = 0
   const sampler = setInterval(() => (peak = Math.max(peak, tmpBytes(dir))), 10)
-  const o = await fetchOutcome(proxy.url, `/v2/lib/app/blobs/${digestOf(blob)}`, { abortAfterBytes: 24 * 1024 * 1024, timeoutMs: 20_000 })
+  const o = await fetchOutcome(proxy.url, `/v2/lib/app/blobs/${sha256(blob)}`, { abortAfterBytes: 24 * 1024 * 1024, timeoutMs: 20_000 })
   clearInterval(sampler)
   t.equal(o.status, 200, 'streamed to the client (its own length check will fail)')
   t.ok(o.body.length >= 20 * 1024 * 1024, `the client read past the bound (${o.body.length} bytes)`)

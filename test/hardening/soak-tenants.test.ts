@@ -27,16 +27,18 @@
 //   no hang       every request answered or cut within 20 s
 //   flat at the end  sockets and files back to the baseline; RSS within
 //                 96 MiB of what it was a quarter of the way in
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { startTestProxy } from '../fixtures/proxy.js'
 import { describe, extraFiles, fdSnapshot, waitForBaseline } from './fixtures/fds.js'
-import { quiesce, waitFor } from './fixtures/harness.js'
-import { digestOf, startLenientRegistry, type LenientRegistry } from './fixtures/lenient-registry.js'
+import { quiesce } from './fixtures/harness.js'
+import { startLenientRegistry, type LenientRegistry } from './fixtures/lenient-registry.js'
 import { pull, type PullResult } from './fixtures/pull.js'
+import { sha256, sha256Hex } from '../fixtures/sha256.js'
+import { waitFor } from '../fixtures/wait.js'
 
 const SECONDS = Number(process.env['SOAK_SECONDS'] ?? 30)
 const CLIENTS = Number(process.env['SOAK_TENANT_CLIENTS'] ?? 60)
@@ -75,7 +77,7 @@ interface Ask {
 
 function layer(name: string, size: number): Layer {
   const bytes = randomBytes(size)
-  return { name, bytes, digest: digestOf(bytes) }
+  return { name, bytes, digest: sha256(bytes) }
 }
 
 function pick<T>(xs: readonly T[]): T {
@@ -283,7 +285,7 @@ t.test(`mixed-tenant soak: ${CLIENTS} clients for ${SECONDS} s, honest, hostile 
         const cr = contentRange(r.headers['content-range'])
         const want = a.range ? a.layer.bytes.subarray(a.range[0], a.range[1] + 1) : null
         if (!a.range || !cr || cr[0] !== a.range[0] || cr[1] !== a.range[1]) wrong.push(`${name}: 206 for ${r.headers['content-range']}`)
-        else if (r.digest !== digestOf(want!)) wrong.push(`${name}: 206 with other bytes`)
+        else if (r.digest !== sha256(want!)) wrong.push(`${name}: 206 with other bytes`)
       }
       if (a.label.startsWith('owner') && a.method === 'GET' && a.abortAt === undefined) {
         ownerGets++
@@ -329,7 +331,7 @@ t.test(`mixed-tenant soak: ${CLIENTS} clients for ${SECONDS} s, honest, hostile 
   t.ok(rssEnd - rssQuarter < 96 * MiB, `RSS ${(rssEnd / MiB).toFixed(0)} MiB at the end, ${(rssQuarter / MiB).toFixed(0)} MiB a quarter in (tolerance +96 MiB)`)
 
   const files = blobFiles(cacheDir)
-  const corrupt = files.filter((f) => createHash('sha256').update(readFileSync(f)).digest('hex') !== f.slice(-64))
+  const corrupt = files.filter((f) => sha256Hex(readFileSync(f)) !== f.slice(-64))
   t.ok(files.length > 0, `blobs in the cache at the end (${files.length})`)
   t.same(corrupt, [], 'every cached blob matches its SHA-256')
 

@@ -8,11 +8,13 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import tls from 'node:tls'
 import t from 'tap'
 import type { Test } from 'tap'
-import { startHarness, waitFor, type Harness } from './fixtures/harness.js'
-import { hasCommand, selfSigned } from '../ops/fixtures/helpers.js'
+import { startHarness, type Harness } from './fixtures/harness.js'
+import { selfSigned } from '../fixtures/certs.js'
+import { hasCommand } from '../ops/fixtures/helpers.js'
 import { startTestProxy } from '../fixtures/proxy.js'
 import { startFaultRegistry } from './fixtures/fault-registry.js'
 import { slowReader } from './fixtures/slow-reader.js'
+import { waitFor } from '../fixtures/wait.js'
 
 const SIZE = 32 * 1024 * 1024
 const proxy = { clientStallTimeout: 800 }
@@ -67,7 +69,7 @@ t.test('cache fill: cut, the fill commits anyway', async (t) => {
 t.test('over TLS too', { skip: !hasCommand('openssl') && 'openssl not installed' }, async (t) => {
   const reg = await startFaultRegistry()
   t.teardown(() => reg.close())
-  const { cert, key } = selfSigned(t.testdir(), 'stall')
+  const { certFile: cert, keyFile: key } = selfSigned(t.testdir(), 'stall')
   const proxy = await startTestProxy(t, {
     registryMap: { default: reg.registryUrl },
     redirectAllow: reg.redirectAllow,

@@ -12,7 +12,8 @@ import type { Test } from 'tap'
 import { main } from '../../lib/cli.js'
 import type { RunningProxy } from '../../lib/proxy.js'
 import { startTestProxy } from '../fixtures/proxy.js'
-import { hasCommand, selfSigned } from '../ops/fixtures/helpers.js'
+import { selfSigned } from '../fixtures/certs.js'
+import { hasCommand } from '../ops/fixtures/helpers.js'
 
 const skip = !hasCommand('openssl') && 'openssl not installed'
 
@@ -63,7 +64,7 @@ function tlsGet(port: number, socket?: tls.TLSSocket): Promise<{ status: number;
 }
 
 async function tlsProxy(t: Test, extra: Record<string, unknown> = {}): Promise<RunningProxy> {
-  const { cert, key } = selfSigned(t.testdir(), 'hs')
+  const { certFile: cert, keyFile: key } = selfSigned(t.testdir(), 'hs')
   return startTestProxy(t, {
     registryMap: { default: 'http://127.0.0.1:9' },
     tls: { cert: readFileSync(cert), key: readFileSync(key) },
@@ -90,7 +91,7 @@ t.test('unfinished handshakes are closed at the timeout', { skip }, async (t) =>
 
 t.test('--tls-handshake-timeout from the environment', { skip }, async (t) => {
   const dir = t.testdir()
-  const { cert, key } = selfSigned(dir, 'cli')
+  const { certFile: cert, keyFile: key } = selfSigned(dir, 'cli')
   const map = join(dir, 'map.json')
   writeFileSync(map, JSON.stringify({ default: 'http://127.0.0.1:9' }))
   let stop!: () => void

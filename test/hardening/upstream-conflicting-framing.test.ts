@@ -8,7 +8,7 @@
 // cache), manifests (with and without) and the token relay.
 import t from 'tap'
 import { chunked, connect, dropIdle, endpoint, ENDPOINTS, expectBadGateway, request } from './fixtures/hostile-response.js'
-import { waitFor } from './fixtures/harness.js'
+import { waitFor } from '../fixtures/wait.js'
 
 const framings = (body: Buffer): Array<[string, string[], Buffer]> => {
   const n = String(body.length)

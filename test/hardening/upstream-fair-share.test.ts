@@ -6,9 +6,10 @@
 // --upstream-queue-timeout: then it is answered 503 UNAVAILABLE with
 // Retry-After, not left hanging.
 import t from 'tap'
-import { startHarness, waitFor } from './fixtures/harness.js'
+import { startHarness } from './fixtures/harness.js'
 import { rawRequest } from './fixtures/raw-http.js'
 import { slowReader, type SlowReader } from './fixtures/slow-reader.js'
+import { waitFor } from '../fixtures/wait.js'
 
 const SIZE = 32 * 1024 * 1024
 /** Slow, not stalled: the stall timeout must not be what frees a socket. */

@@ -2,8 +2,9 @@
 // framing says, the surplus never reaches the client (nor the cache), and
 // the socket that carried it is never reused.
 import t from 'tap'
-import { sha256 } from './fixtures/fault-registry.js'
-import { faultScenario, waitFor } from './fixtures/harness.js'
+import { faultScenario } from './fixtures/harness.js'
+import { sha256 } from '../fixtures/sha256.js'
+import { waitFor } from '../fixtures/wait.js'
 
 for (const cache of [false, true]) {
   t.test(`more bytes than Content-Length (${cache ? 'cache fill' : 'uncached'})`, async (t) => {

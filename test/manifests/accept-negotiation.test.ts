@@ -2,8 +2,9 @@
 // manifest), and the cache never hands a client a media type its Accept does
 // not admit: a client asking only for Docker types never gets an OCI index.
 import t from 'tap'
-import { PullClient, sha256 } from '../fixtures/proxy.js'
+import { PullClient } from '../fixtures/proxy.js'
 import { ACCEPT_ALL, ACCEPT_DOCKER, manifestRequests, MT, setup } from './fixtures/setup.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 t.test('Docker list vs one Docker manifest for the same tag, each from the cache', async (t) => {
   const { hub, proxy } = await setup(t)

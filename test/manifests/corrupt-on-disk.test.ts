@@ -4,8 +4,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { PullClient, sha256 } from '../fixtures/proxy.js'
+import { PullClient } from '../fixtures/proxy.js'
 import { ACCEPT_ALL, loggedIn, manifestRequests, metric, setup } from './fixtures/setup.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 t.test('corrupted on disk → detected after a restart and refetched', async (t) => {
   const first = await setup(t)

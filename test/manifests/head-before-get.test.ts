@@ -3,8 +3,9 @@
 // HEAD carries the client's Accept and Authorization; the answer keeps the
 // upstream's Content-Type and Docker-Content-Digest.
 import t from 'tap'
-import { PullClient, sha256 } from '../fixtures/proxy.js'
+import { PullClient } from '../fixtures/proxy.js'
 import { ACCEPT_ALL, freshToken, manifestRequests, metric, setup } from './fixtures/setup.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 t.test('repeated GET by tag: one upstream HEAD, no GET', async (t) => {
   const { hub, proxy } = await setup(t)

@@ -3,8 +3,8 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { sha256 } from '../fixtures/proxy.js'
 import { ACCEPT_ALL, loggedIn, manifestRequests, MT, setup } from './fixtures/setup.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 t.test('a manifest over 4 MiB streams through uncached', async (t) => {
   const { hub, proxy, dir } = await setup(t)

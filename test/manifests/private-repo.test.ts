@@ -3,8 +3,9 @@
 // client, a forged token or another repository gets the upstream's refusal
 // and none of the manifest's bytes.
 import t from 'tap'
-import { PullClient, request, sha256 } from '../fixtures/proxy.js'
+import { PullClient, request } from '../fixtures/proxy.js'
 import { ACCEPT_ALL, manifestRequests, setup } from './fixtures/setup.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 t.test('private manifest cached by alice is refused to an anonymous client', async (t) => {
   const { hub, proxy } = await setup(t, { staleIfError: 60_000 })

@@ -5,8 +5,9 @@
 // marked stale; without it the 429 passes through with its Retry-After.
 import t, { type Test } from 'tap'
 import { type FakeHub, startFakeHub } from '../fixtures/fake-hub.js'
-import { PullClient, sha256 } from '../fixtures/proxy.js'
+import { PullClient } from '../fixtures/proxy.js'
 import { ACCEPT_ALL, MT, setup, startFront } from './fixtures/setup.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 const STALE = '110 - "Response is Stale"'
 const TAG = '/v2/library/busybox/manifests/1.36'

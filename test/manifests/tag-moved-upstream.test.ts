@@ -1,8 +1,9 @@
 // Tags stay fresh: every GET by tag asks the upstream (HEAD), so a tag moved
 // upstream is served at its new digest at once, never the cached old one.
 import t from 'tap'
-import { PullClient, sha256 } from '../fixtures/proxy.js'
+import { PullClient } from '../fixtures/proxy.js'
 import { ACCEPT_ALL, manifestRequests, MT, setup } from './fixtures/setup.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 t.test('tag moved upstream → the new digest is served at once', async (t) => {
   const { hub, proxy } = await setup(t)

@@ -4,8 +4,9 @@
 // or to a credential the upstream never accepted) the error passes through.
 import t from 'tap'
 import { startFakeHub } from '../fixtures/fake-hub.js'
-import { PullClient, request, sha256 } from '../fixtures/proxy.js'
+import { PullClient, request } from '../fixtures/proxy.js'
 import { ACCEPT_ALL, metric, setup, startFront } from './fixtures/setup.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 const STALE = '110 - "Response is Stale"'
 const TAG = '/v2/library/alpine/manifests/3.19'

@@ -1,8 +1,9 @@
 // Without --cache-dir manifests are not cached at all: every request goes
 // upstream as the client sent it (a GET stays a GET, no extra HEAD).
 import t from 'tap'
-import { PullClient, sha256 } from '../fixtures/proxy.js'
+import { PullClient } from '../fixtures/proxy.js'
 import { ACCEPT_ALL, manifestRequests, metric, setup } from './fixtures/setup.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 t.test('no --cache-dir: every manifest request is forwarded as before', async (t) => {
   const { hub, proxy } = await setup(t, { cache: false, staleIfError: 60_000 })

@@ -8,7 +8,9 @@ import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { hasCommand, selfSigned, spawnCli } from './fixtures/helpers.js'
+import { startCliProxy } from '../fixtures/cli-proxy.js'
+import { selfSigned } from '../fixtures/certs.js'
+import { hasCommand } from './fixtures/helpers.js'
 import { freePort } from '../fixtures/real/proc.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -114,7 +116,7 @@ t.test('replay: COPY + npm ci, ENTRYPOINT --version, HEALTHCHECK', async (t) => 
       env: { PATH: process.env['PATH'], ...(pid ? { CRPROXY_HEALTHCHECK_PID: String(pid) } : {}), ...env },
     })
   const start = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
-    const p = await spawnCli(args, { NODE_ENV: 'production', ...env })
+    const p = await startCliProxy(args, { listen: false, env: { NODE_ENV: 'production', ...env } })
     t.teardown(() => p.close())
     return p
   }
@@ -134,7 +136,7 @@ t.test('replay: COPY + npm ci, ENTRYPOINT --version, HEALTHCHECK', async (t) => 
   if (hasCommand('openssl')) {
     const cert = selfSigned(tmp, 'hc')
     const port3 = await freePort()
-    const c = await start(['--listen', `127.0.0.1:${port3}`, '--tls-cert', cert.cert, '--tls-key', cert.key])
+    const c = await start(['--listen', `127.0.0.1:${port3}`, '--tls-cert', cert.certFile, '--tls-key', cert.keyFile])
     r = healthcheck(c.proc.pid)
     t.equal(r.status, 0, `healthy over https ${r.stderr}`)
   }

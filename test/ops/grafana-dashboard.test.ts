@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { spawnCrproxy } from '../fixtures/cli-proxy.js'
+import { startCliProxy } from '../fixtures/cli-proxy.js'
 import { request } from '../fixtures/proxy.js'
 import { requireTools } from '../fixtures/real/available.js'
 import { buildImage, pushImage, skopeo } from '../fixtures/real/images.js'
@@ -67,7 +67,7 @@ t.test('every dashboard query uses metrics and labels a running proxy exposes', 
   const img = buildImage(join(dir, 'oci'), { seed: 'grafana', layers: [16 * 1024] })
   await pushImage(img.dir, img.ref, `docker://${reg.host}/team/dash:1`)
   writeFileSync(join(dir, 'map.json'), JSON.stringify({ default: reg.url, down: 'http://127.0.0.1:1' }))
-  const p = await spawnCrproxy(['--registry-map', join(dir, 'map.json'), '--cache-dir', join(dir, 'cache'), '--cache-max-size', '1GiB'])
+  const p = await startCliProxy(['--registry-map', join(dir, 'map.json'), '--cache-dir', join(dir, 'cache'), '--cache-max-size', '1GiB'])
   t.teardown(() => p.close())
   await skopeo(['copy', '--src-tls-verify=false', `docker://127.0.0.1:${p.port}/team/dash:1`, `dir:${join(dir, 'out')}`])
   t.equal((await request(p.url, '/v2/?ns=127.0.0.1:1')).status, 502, 'an upstream that refuses to connect')

@@ -9,10 +9,11 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { startFakeHub, type FakeHub } from '../fixtures/fake-hub.js'
-import { PullClient, request, sha256, startTestProxy } from '../fixtures/proxy.js'
+import { PullClient, request, startTestProxy } from '../fixtures/proxy.js'
 import { requireTools } from '../fixtures/real/available.js'
 import type { RunningProxy } from '../../lib/proxy.js'
 import { freePort } from '../fixtures/real/proc.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 async function startHaproxy(t: Tap, dir: string, balance: string, nodes: RunningProxy[]): Promise<string> {
   const port = await freePort()

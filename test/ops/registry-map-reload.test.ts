@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { request } from '../fixtures/proxy.js'
-import { spawnCli } from './fixtures/helpers.js'
+import { startCliProxy } from '../fixtures/cli-proxy.js'
 
 t.test('SIGHUP reloads the registry map; a broken one is refused', async (t) => {
   // The upstream the new map adds: on another loopback address than the
@@ -22,7 +22,7 @@ t.test('SIGHUP reloads the registry map; a broken one is refused', async (t) => 
   const dir = t.testdir()
   const mapFile = join(dir, 'map.json')
   writeFileSync(mapFile, JSON.stringify({ default: 'http://127.0.0.1:1', gcr: 'https://gcr.io' }))
-  const p = await spawnCli(['--listen', '127.0.0.1:0', '--registry-map', mapFile, '--domain-suffix', 'mirror.test', '--default-registry', 'http://127.0.0.1:2'])
+  const p = await startCliProxy(['--listen', '127.0.0.1:0', '--registry-map', mapFile, '--domain-suffix', 'mirror.test', '--default-registry', 'http://127.0.0.1:2'], { listen: false })
   t.teardown(() => p.close())
   const help = async () => JSON.parse((await request(p.url, '/help')).body.toString()) as Record<string, string>
   const routeStatus = async (host: string) => (await request(p.url, '/v2/x/manifests/1', { host })).status

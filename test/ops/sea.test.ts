@@ -9,8 +9,9 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { startFakeHub } from '../fixtures/fake-hub.js'
-import { PullClient, sha256 } from '../fixtures/proxy.js'
+import { PullClient } from '../fixtures/proxy.js'
 import { hasCommand } from './fixtures/helpers.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version

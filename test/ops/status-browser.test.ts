@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process'
 import { mkdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { spawnCrproxy } from '../fixtures/cli-proxy.js'
+import { startCliProxy } from '../fixtures/cli-proxy.js'
 import { requireTools } from '../fixtures/real/available.js'
 import { buildImage, pushImage, skopeo } from '../fixtures/real/images.js'
 import { startRegistry } from '../fixtures/real/registry.js'
@@ -39,7 +39,7 @@ t.test('headless Chromium renders the figures of a real pull', requireTools(['do
   await pushImage(img.dir, img.ref, `docker://${reg.host}/team/web:1`)
   const blobBytes = img.blobs.reduce((n, b) => n + img.sizes[b]!, 0)
   writeFileSync(join(dir, 'map.json'), JSON.stringify({ default: reg.url }))
-  const p = await spawnCrproxy(['--registry-map', join(dir, 'map.json'), '--cache-dir', join(dir, 'cache'), '--cache-max-size', '100MiB'])
+  const p = await startCliProxy(['--registry-map', join(dir, 'map.json'), '--cache-dir', join(dir, 'cache'), '--cache-max-size', '100MiB'])
   t.teardown(() => p.close())
   for (const i of [1, 2]) await skopeo(['copy', '--src-tls-verify=false', `docker://127.0.0.1:${p.port}/team/web:1`, `dir:${join(dir, `out${i}`)}`])
 

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { spawnCrproxy, type SpawnedProxy } from '../fixtures/cli-proxy.js'
+import { startCliProxy, type CliProxy } from '../fixtures/cli-proxy.js'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { request, startTestProxy } from '../fixtures/proxy.js'
@@ -18,7 +18,7 @@ import type { StatusData } from '../../lib/status/status-data.js'
 t.test('status page and status.json after real pulls', requireTools(['docker-registry', 'skopeo', 'nginx', 'openssl']), async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'crproxy-status-'))
   let hub: HubLike | undefined
-  let proxy: SpawnedProxy | undefined
+  let proxy: CliProxy | undefined
   t.teardown(async () => {
     await proxy?.close()
     await hub?.close()
@@ -27,7 +27,7 @@ t.test('status page and status.json after real pulls', requireTools(['docker-reg
   hub = await startHubLike(join(dir, 'hub'))
   const mapFile = join(dir, 'map.json')
   writeFileSync(mapFile, JSON.stringify({ default: hub.registry.url }))
-  proxy = await spawnCrproxy([
+  proxy = await startCliProxy([
     '--registry-map', mapFile, '--cache-dir', join(dir, 'cache'), '--cache-max-size', '1GiB',
     '--redirect-allow', hub.redirectAllow.join(','),
   ])
@@ -103,14 +103,14 @@ t.test('status page and status.json after real pulls', requireTools(['docker-reg
 t.test('--no-status: / is the 404 it always was', async (t) => {
   const dir = t.testdir()
   writeFileSync(join(dir, 'map.json'), JSON.stringify({ default: 'http://127.0.0.1:1' }))
-  const p = await spawnCrproxy(['--registry-map', join(dir, 'map.json'), '--no-status'])
+  const p = await startCliProxy(['--registry-map', join(dir, 'map.json'), '--no-status'])
   t.teardown(() => p.close())
   for (const path of ['/', '/status.json']) {
     const r = await request(p.url, path)
     t.equal(r.status, 404, path)
     t.match(JSON.parse(r.body.toString()), { errors: [{ code: 'NOT_FOUND', message: 'no such endpoint' }] })
   }
-  const q = await spawnCrproxy(['--registry-map', join(dir, 'map.json')], { CRPROXY_STATUS: 'false' })
+  const q = await startCliProxy(['--registry-map', join(dir, 'map.json')], { env: { CRPROXY_STATUS: 'false' } })
   t.teardown(() => q.close())
   t.equal((await request(q.url, '/')).status, 404, 'CRPROXY_STATUS=false')
   t.equal((await request(p.url, '/metrics')).status, 200, '/metrics stays')

@@ -8,7 +8,9 @@ import { join } from 'node:path'
 import type { TLSSocket } from 'node:tls'
 import t from 'tap'
 import { startFakeHub } from '../fixtures/fake-hub.js'
-import { hasCommand, selfSigned, spawnCli } from './fixtures/helpers.js'
+import { startCliProxy } from '../fixtures/cli-proxy.js'
+import { selfSigned } from '../fixtures/certs.js'
+import { hasCommand } from './fixtures/helpers.js'
 
 interface TlsReply {
   status: number
@@ -44,17 +46,17 @@ t.test('https, realm rewrite to https, and SIGHUP certificate reload', { skip: !
   const b = selfSigned(dir, 'b')
   const cert = join(dir, 'tls.crt')
   const key = join(dir, 'tls.key')
-  copyFileSync(a.cert, cert)
-  copyFileSync(a.key, key)
+  copyFileSync(a.certFile, cert)
+  copyFileSync(a.keyFile, key)
   const mapFile = join(dir, 'map.json')
   writeFileSync(mapFile, JSON.stringify({ default: hub.registryUrl }))
-  const p = await spawnCli(['--listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key, '--registry-map', mapFile, '--redirect-allow', hub.redirectAllow.join(',')])
+  const p = await startCliProxy(['--listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key, '--registry-map', mapFile, '--redirect-allow', hub.redirectAllow.join(',')], { listen: false })
   t.teardown(() => p.close())
   t.match(p.url, /^https:/)
   await p.waitFor(/serving https certificate=.*DNS:\*\.crproxy\.test/)
-  const ca = [readFileSync(a.cert), readFileSync(b.cert)]
-  const fa = fingerprintOf(a.cert)
-  const fb = fingerprintOf(b.cert)
+  const ca = [readFileSync(a.certFile), readFileSync(b.certFile)]
+  const fa = fingerprintOf(a.certFile)
+  const fb = fingerprintOf(b.certFile)
 
   const health = await get(p.url, '/healthz', { ca, agent: false })
   t.equal(health.status, 200)
@@ -69,8 +71,8 @@ t.test('https, realm rewrite to https, and SIGHUP certificate reload', { skip: !
   const first = await get(p.url, '/healthz', { agent })
   t.equal(first.fingerprint, fa)
 
-  copyFileSync(b.cert, cert)
-  copyFileSync(b.key, key)
+  copyFileSync(b.certFile, cert)
+  copyFileSync(b.keyFile, key)
   p.proc.kill('SIGHUP')
   await p.waitFor(/tls certificate reloaded/)
 
@@ -103,20 +105,20 @@ t.test('bad TLS flags: exit 2 with one line', { skip: !hasCommand('openssl') && 
     const code = await main(argv, { env: {}, stdout: () => {}, stderr: (s) => (err += s) })
     return { code, err }
   }
-  let r = await run(['--tls-cert', a.cert])
+  let r = await run(['--tls-cert', a.certFile])
   t.equal(r.code, 2)
   t.match(r.err, /--tls-cert and --tls-key go together/)
-  r = await run(['--tls-cert', a.cert, '--tls-key', b.key])
+  r = await run(['--tls-cert', a.certFile, '--tls-key', b.keyFile])
   t.equal(r.code, 2)
-  t.match(r.err, new RegExp(`--tls-cert ${a.cert} with --tls-key ${b.key}: key values mismatch`, 'i'))
-  r = await run(['--tls-cert', join(dir, 'missing.crt'), '--tls-key', a.key])
+  t.match(r.err, new RegExp(`--tls-cert ${a.certFile} with --tls-key ${b.keyFile}: key values mismatch`, 'i'))
+  r = await run(['--tls-cert', join(dir, 'missing.crt'), '--tls-key', a.keyFile])
   t.equal(r.code, 2)
   t.match(r.err, /--tls-cert .*missing\.crt: cannot read: no such file or directory \(ENOENT\)/)
   writeFileSync(join(dir, 'junk.pem'), 'not a certificate\n')
-  r = await run(['--tls-cert', join(dir, 'junk.pem'), '--tls-key', a.key])
+  r = await run(['--tls-cert', join(dir, 'junk.pem'), '--tls-key', a.keyFile])
   t.equal(r.code, 2)
   t.match(r.err, /^crproxy: --tls-cert .*junk\.pem: not a PEM certificate \(.+\)\n$/)
-  r = await run(['--tls-cert', a.cert, '--tls-key', join(dir, 'junk.pem')])
+  r = await run(['--tls-cert', a.certFile, '--tls-key', join(dir, 'junk.pem')])
   t.equal(r.code, 2)
   t.match(r.err, /^crproxy: --tls-key .*junk\.pem: not an unencrypted PEM private key \(.+\)\n$/)
 })

@@ -10,7 +10,7 @@ import { requireTools } from '../fixtures/real/available.js'
 import { buildImage, pushImage, skopeo } from '../fixtures/real/images.js'
 import { startRegistry } from '../fixtures/real/registry.js'
 import type { StatusData } from '../../lib/status/status-data.js'
-import { spawnCli } from './fixtures/helpers.js'
+import { startCliProxy } from '../fixtures/cli-proxy.js'
 
 /** Counter and histogram samples (the ones that must never decrease), by series text. */
 function monotonic(text: string): Map<string, number> {
@@ -38,7 +38,7 @@ t.test('two workers: one node-wide view that never goes backwards', requireTools
   const map = join(dir, 'map.json')
   const { writeFileSync } = await import('node:fs')
   writeFileSync(map, JSON.stringify({ default: reg.url }))
-  const p = await spawnCli(['--workers', '2', '--listen', '127.0.0.1:0', '--cache-dir', join(dir, 'cache'), '--registry-map', map])
+  const p = await startCliProxy(['--workers', '2', '--listen', '127.0.0.1:0', '--cache-dir', join(dir, 'cache'), '--registry-map', map], { listen: false })
   t.teardown(() => p.close())
   await p.waitFor(/crproxy listening worker=\d+/, 15_000, 2)
 

@@ -6,9 +6,10 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { startFakeHub } from '../fixtures/fake-hub.js'
-import { PullClient, request, sha256 } from '../fixtures/proxy.js'
+import { PullClient, request } from '../fixtures/proxy.js'
 import { parseWorkers } from '../../lib/workers.js'
-import { spawnCli } from './fixtures/helpers.js'
+import { startCliProxy } from '../fixtures/cli-proxy.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 t.test('parseWorkers', async (t) => {
   t.equal(parseWorkers('1'), 1)
@@ -24,7 +25,7 @@ t.test('two workers, one port, one cache, one upstream download', async (t) => {
   const dir = t.testdir()
   const mapFile = join(dir, 'map.json')
   writeFileSync(mapFile, JSON.stringify({ default: hub.registryUrl }))
-  const p = await spawnCli(['--workers', '2', '--listen', '127.0.0.1:0', '--cache-dir', join(dir, 'cache'), '--registry-map', mapFile, '--redirect-allow', hub.redirectAllow.join(',')])
+  const p = await startCliProxy(['--workers', '2', '--listen', '127.0.0.1:0', '--cache-dir', join(dir, 'cache'), '--registry-map', mapFile, '--redirect-allow', hub.redirectAllow.join(',')], { listen: false })
   t.teardown(() => p.close())
   await p.waitFor(/crproxy listening worker=\d+/, 15_000, 2)
   const pids = [...p.log().matchAll(/crproxy listening worker=\d+ pid=(\d+)/g)].map((m) => Number(m[1]))

@@ -7,8 +7,9 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { startFakeHub } from '../fixtures/fake-hub.js'
-import { ACCEPT_ALL_MANIFESTS, PullClient, request, sha256 } from '../fixtures/proxy.js'
-import { spawnCli } from '../ops/fixtures/helpers.js'
+import { ACCEPT_ALL_MANIFESTS, PullClient, request } from '../fixtures/proxy.js'
+import { sha256 } from '../fixtures/sha256.js'
+import { startCliProxy } from '../fixtures/cli-proxy.js'
 import { oneCleanLine, run } from '../cli/fixtures/run-cli.js'
 
 t.test('a broken policy file at start-up: exit 2, one line naming the file', async (t) => {
@@ -35,10 +36,10 @@ t.test('allow, deny, tag rules, digests, metrics and reload', async (t) => {
       ],
     }),
   )
-  const p = await spawnCli([
+  const p = await startCliProxy([
     '--listen', '127.0.0.1:0', '--registry-map', mapFile, '--domain-suffix', 'crproxy.test',
     '--redirect-allow', hub.redirectAllow.join(','), '--policy', policyFile,
-  ])
+  ], { listen: false })
   t.teardown(() => p.close())
   const c = new PullClient(p.url, { host: 'hub.crproxy.test' })
   const manifest = (repo: string, ref: string, method = 'GET') => c.get(`/v2/${repo}/manifests/${ref}`, { accept: ACCEPT_ALL_MANIFESTS }, method)

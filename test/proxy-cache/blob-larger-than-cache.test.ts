@@ -5,8 +5,8 @@
 // miss and a fill, as before.
 import t from 'tap'
 import { createLogger } from '../../lib/log.js'
-import { sha256 } from '../hardening/fixtures/fault-registry.js'
 import { startHarness } from '../hardening/fixtures/harness.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 function metric(text: string, name: string): number {
   const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'))

@@ -4,8 +4,9 @@ import { readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { startFakeHub } from '../fixtures/fake-hub.js'
-import { PullClient, request, sha256, startTestProxy } from '../fixtures/proxy.js'
+import { PullClient, request, startTestProxy } from '../fixtures/proxy.js'
 import { CachePaths } from '../../lib/cache/paths.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 async function setup(t: Test, cacheDir: string) {
   const hub = await startFakeHub({ bigLayerSize: 6 * 1024 * 1024 })

@@ -3,7 +3,8 @@
 // → every blob via the CDN redirect, each digest checked.
 import t from 'tap'
 import { startFakeHub } from '../fixtures/fake-hub.js'
-import { ACCEPT_ALL_MANIFESTS, bearerParams, PullClient, request, sha256, startTestProxy } from '../fixtures/proxy.js'
+import { ACCEPT_ALL_MANIFESTS, bearerParams, PullClient, request, startTestProxy } from '../fixtures/proxy.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 t.test('anonymous pull of a multi-platform image', async (t) => {
   const hub = await startFakeHub()

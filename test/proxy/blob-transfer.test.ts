@@ -2,7 +2,8 @@
 // when the CDN sends wrong or too few bytes.
 import t, { type Test } from 'tap'
 import { startFakeHub } from '../fixtures/fake-hub.js'
-import { PullClient, sha256, startTestProxy } from '../fixtures/proxy.js'
+import { PullClient, startTestProxy } from '../fixtures/proxy.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 async function setup(t: Test, opts: { relativeRedirect?: boolean } = {}) {
   const hub = await startFakeHub({ bigLayerSize: 4 * 1024 * 1024, ...opts })

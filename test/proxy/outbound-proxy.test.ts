@@ -1,6 +1,6 @@
 // http_proxy / no_proxy from the environment of the real CLI.
 import t from 'tap'
-import { spawnCrproxy } from '../fixtures/cli-proxy.js'
+import { startCliProxy } from '../fixtures/cli-proxy.js'
 import { startConnectProxy } from '../fixtures/connect-proxy.js'
 import { startFakeHub } from '../fixtures/fake-hub.js'
 import { ACCEPT_ALL_MANIFESTS, PullClient } from '../fixtures/proxy.js'
@@ -17,7 +17,7 @@ t.test('upstream traffic goes through http_proxy; no_proxy bypasses it', async (
 
   // The token server and CDN are other ports of the hub's host: named, as an operator would.
   const allow = ['--redirect-allow', hub.redirectAllow.join(',')]
-  const p = await spawnCrproxy(['--registry-map', map, ...allow], { http_proxy: outbound.url })
+  const p = await startCliProxy(['--registry-map', map, ...allow], { env: { http_proxy: outbound.url } })
   t.teardown(() => p.close())
   const c = new PullClient(p.url)
   const m = await c.get('/v2/library/busybox/manifests/1.36', { accept: ACCEPT_ALL_MANIFESTS })
@@ -31,7 +31,7 @@ t.test('upstream traffic goes through http_proxy; no_proxy bypasses it', async (
   t.ok(outbound.forwards.some((u) => u.startsWith(hub.cdnUrl)), 'the CDN hop too')
 
   const before = outbound.forwards.length
-  const q = await spawnCrproxy(['--registry-map', map, ...allow], { http_proxy: outbound.url, no_proxy: '127.0.0.1' })
+  const q = await startCliProxy(['--registry-map', map, ...allow], { env: { http_proxy: outbound.url, no_proxy: '127.0.0.1' } })
   t.teardown(() => q.close())
   const m2 = await new PullClient(q.url).get('/v2/library/busybox/manifests/1.36', { accept: ACCEPT_ALL_MANIFESTS })
   t.equal(m2.status, 200)

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { requireTools } from '../fixtures/real/available.js'
 import { blobGetCount } from '../fixtures/real/registry.js'
-import { sha256 } from '../fixtures/real/images.js'
+import { sha256 } from '../fixtures/sha256.js'
 import { cli, setup, type Setup } from './fixtures/hub-proxy.js'
 
 interface LsJson {

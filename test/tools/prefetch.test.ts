@@ -5,7 +5,8 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { requireTools } from '../fixtures/real/available.js'
-import { inspectRaw, sha256 } from '../fixtures/real/images.js'
+import { inspectRaw } from '../fixtures/real/images.js'
+import { sha256 } from '../fixtures/sha256.js'
 import { cli, setup, type Setup } from './fixtures/hub-proxy.js'
 
 function blobsIn(out: string): string[] {

@@ -4,7 +4,8 @@
 
 import t from 'tap'
 import { getEventListeners } from 'node:events'
-import { client, httpServer, rawServer, readAll, readError, sleep, until } from './fixtures/helpers.js'
+import { client, httpServer, rawServer, readAll, readError, sleep } from './fixtures/helpers.js'
+import { until } from '../fixtures/wait.js'
 
 const isAbort = (err: unknown): boolean => err instanceof Error && err.name === 'AbortError'
 

@@ -7,7 +7,8 @@ import type { ServerResponse } from 'node:http'
 import t from 'tap'
 import { UpstreamError } from '../../lib/errors.js'
 import type { UpstreamClient } from '../../lib/upstream/client.js'
-import { client, httpServer, readAll, sleep, until } from './fixtures/helpers.js'
+import { client, httpServer, readAll, sleep } from './fixtures/helpers.js'
+import { until } from '../fixtures/wait.js'
 
 /** An upstream that answers only when told to. */
 async function heldUpstream(t: Parameters<typeof httpServer>[0]) {

@@ -5,10 +5,11 @@ import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { UpstreamError } from '../../lib/errors.js'
 import { startConnectProxy } from '../fixtures/connect-proxy.js'
-import { client, httpsServer, rawServer, readAll, readError, selfSignedCert, sleep } from './fixtures/helpers.js'
+import { selfSigned } from '../fixtures/certs.js'
+import { client, httpsServer, rawServer, readAll, readError, sleep } from './fixtures/helpers.js'
 import type { TLSSocket } from 'node:tls'
 
-const cert = selfSignedCert(t)
+const cert = selfSigned(t.testdir())
 const body = randomBytes(2 * 1024 * 1024)
 
 t.test('CONNECT tunnel: TLS to the origin inside, body byte-exact, tunnel reused', async (t) => {

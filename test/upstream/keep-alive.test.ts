@@ -2,7 +2,8 @@
 
 import t from 'tap'
 import { UpstreamError } from '../../lib/errors.js'
-import { client, httpServer, onRequestHeads, rawServer, readAll, sleep, until } from './fixtures/helpers.js'
+import { client, httpServer, onRequestHeads, rawServer, readAll, sleep } from './fixtures/helpers.js'
+import { until } from '../fixtures/wait.js'
 
 t.test('sequential requests reuse one socket', async (t) => {
   const up = await httpServer(t, (req, res) => res.end(req.url))

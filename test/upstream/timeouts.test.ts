@@ -4,7 +4,8 @@
 import t from 'tap'
 import net from 'node:net'
 import { UpstreamError } from '../../lib/errors.js'
-import { client, httpServer, rawServer, readError, sleep, until } from './fixtures/helpers.js'
+import { client, httpServer, rawServer, readError, sleep } from './fixtures/helpers.js'
+import { until } from '../fixtures/wait.js'
 
 const kindOf = (err: unknown): string | undefined => (err instanceof UpstreamError ? err.kind : undefined)
 

@@ -3,10 +3,11 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { UpstreamError } from '../../lib/errors.js'
-import { client, httpsServer, readAll, selfSignedCert } from './fixtures/helpers.js'
+import { selfSigned } from '../fixtures/certs.js'
+import { client, httpsServer, readAll } from './fixtures/helpers.js'
 import type { TLSSocket } from 'node:tls'
 
-const cert = selfSignedCert(t)
+const cert = selfSigned(t.testdir())
 const body = randomBytes(3 * 1024 * 1024)
 
 t.test('https with the test CA: body byte-exact, socket reused, SNI and ALPN sent', async (t) => {

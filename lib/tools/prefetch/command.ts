@@ -10,7 +10,7 @@
 // Exit codes: 0 all done; 1 an image or blob failed; 2 bad arguments.
 import { readFile } from 'node:fs/promises'
 import minimist from 'minimist'
-import { loadAuthFile, registryKey, type CredentialMap } from '../../auth/upstream-credentials.js'
+import { loadAuthFile, registryKey, type CredentialMap } from '../../auth/auth-file.js'
 import { eachLimit } from '../../cache/rebuild.js'
 import { ConfigError, parseDuration } from '../../config.js'
 import { errnoReason } from '../../errno-reason.js'

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { REAL_TOOLS, requireTools } from '../../fixtures/real/available.js'
 import { blobGetCount, registryRequests, type Registry } from '../../fixtures/real/registry.js'
-import type { SpawnedProxy } from '../../fixtures/cli-proxy.js'
+import type { CliProxy } from '../../fixtures/cli-proxy.js'
 import { startRuntimeUpstreams, startProxy, type RuntimeUpstreams } from '../../fixtures/real/runtimes/upstreams.js'
 import {
   parseContentLs,
@@ -42,7 +42,7 @@ t.test('containerd pulls through crproxy as a hosts.toml mirror', requireTools([
   const started = Date.now()
   const dir = mkdtempSync(join(tmpdir(), 'crproxy-containerd-'))
   let ups: RuntimeUpstreams | undefined
-  let proxy: SpawnedProxy | undefined
+  let proxy: CliProxy | undefined
   let ctd: Containerd | undefined
   t.teardown(async () => {
     await ctd?.close()

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { REAL_TOOLS, requireTools } from '../../fixtures/real/available.js'
 import { blobGetCount } from '../../fixtures/real/registry.js'
-import type { SpawnedProxy } from '../../fixtures/cli-proxy.js'
+import type { CliProxy } from '../../fixtures/cli-proxy.js'
 import { startRuntimeUpstreams, startProxy, type RuntimeUpstreams } from '../../fixtures/real/runtimes/upstreams.js'
 import { DOCKER_CLI, startDockerd, type Dockerd } from '../../fixtures/real/runtimes/dockerd.js'
 import { directRequests, proxyAccess, proxyBlobGets } from '../../fixtures/real/runtimes/proxy-log.js'
@@ -24,7 +24,7 @@ t.test('the Docker daemon pulls through crproxy named in the image reference', r
   const started = Date.now()
   const dir = mkdtempSync(join(tmpdir(), 'crproxy-docker-'))
   let ups: RuntimeUpstreams | undefined
-  let proxy: SpawnedProxy | undefined
+  let proxy: CliProxy | undefined
   let dockerd: Dockerd | undefined
   t.teardown(async () => {
     await dockerd?.close()

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { REAL_TOOLS, requireTools } from '../../fixtures/real/available.js'
 import { blobGetCount, registryRequests, type Registry } from '../../fixtures/real/registry.js'
-import type { SpawnedProxy } from '../../fixtures/cli-proxy.js'
+import type { CliProxy } from '../../fixtures/cli-proxy.js'
 import { startRuntimeUpstreams, startProxy, type RuntimeUpstreams } from '../../fixtures/real/runtimes/upstreams.js'
 import { setupPodman, type Podman } from '../../fixtures/real/runtimes/podman.js'
 import { directRequests, proxyAccess, proxyBlobGets } from '../../fixtures/real/runtimes/proxy-log.js'
@@ -29,7 +29,7 @@ t.test('podman pulls through crproxy as a registries.conf mirror', opts, async (
   const started = Date.now()
   const dir = mkdtempSync(join(tmpdir(), 'crproxy-podman-'))
   let ups: RuntimeUpstreams | undefined
-  let proxy: SpawnedProxy | undefined
+  let proxy: CliProxy | undefined
   t.teardown(async () => {
     await proxy?.close()
     await ups?.close()

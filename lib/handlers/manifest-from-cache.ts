@@ -4,7 +4,7 @@
 // digest gets a 304, as from distribution (RFC 9110 §13.1.2).
 import type { OutgoingHttpHeaders } from 'node:http'
 import type { RequestContext } from '../context.js'
-import type { StoredManifest } from './manifest-cache.js'
+import type { StoredManifest } from '../manifests/manifest-cache.js'
 
 export function serveCached(
   ctx: RequestContext,

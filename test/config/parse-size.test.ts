@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseSize } from '../../lib/cache/parse-size.js'
+import { parseSize } from '../../lib/config.js'
 
 t.test('units', async (t) => {
   const cases: Array<[string | number, number]> = [

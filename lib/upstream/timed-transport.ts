@@ -4,10 +4,8 @@
 // Every hop of a redirect is its own observation (registry, then CDN).
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Metrics } from '../metrics.js'
-import type { UpstreamHealth } from '../status/upstream-health.js'
 import { UpstreamError } from '../errors.js'
-import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
-import type { Transport } from './redirect.js'
+import type { Transport, UpstreamRequest, UpstreamResponse } from './types.js'
 
 /**
  * Distinct host labels kept; later hosts are counted as `other`. Upstreams
@@ -16,16 +14,22 @@ import type { Transport } from './redirect.js'
  */
 export const MAX_HOST_LABELS = 64
 
+/** Told of every exchange by host label (the status page's per-host health, lib/status/upstream-health.ts). */
+export interface ExchangeObserver {
+  answered(host: string, status: number, headers: IncomingHttpHeaders): void
+  failed(host: string, kind: string): void
+}
+
 export class TimedTransport implements Transport {
   private readonly duration: ReturnType<Metrics['histogram']>
   private readonly failures: ReturnType<Metrics['counter']>
   private readonly hosts = new Set<string>()
 
   constructor(
-    readonly inner: Transport & { close?(): void; setUpstreams?(urls: string[]): void },
+    readonly inner: Transport,
     metrics: Metrics,
     /** Last success, last error and rate limit per host, for the status page. */
-    private readonly health?: UpstreamHealth,
+    private readonly health?: ExchangeObserver,
   ) {
     this.duration = metrics.histogram(
       'crproxy_upstream_request_duration_seconds',
@@ -53,9 +57,8 @@ export class TimedTransport implements Transport {
     }
   }
 
-  /** A reloaded registry map: the client's egress policy knows these upstreams from now on (when it has one). */
   setUpstreams(urls: string[]): void {
-    this.inner.setUpstreams?.(urls)
+    this.inner.setUpstreams(urls)
   }
 
   private hostLabel(host: string): string {
@@ -65,8 +68,7 @@ export class TimedTransport implements Transport {
     return host
   }
 
-  /** Closes the wrapped client (proxy shutdown). */
   close(): void {
-    this.inner.close?.()
+    this.inner.close()
   }
 }

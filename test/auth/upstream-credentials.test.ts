@@ -7,11 +7,13 @@ import type { AddressInfo } from 'node:net'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { parseAuthFile, registryKey, scopeFor, type CredentialMap } from '../../lib/auth/upstream-credentials.js'
+import { parseAuthFile, registryKey, type CredentialMap } from '../../lib/auth/auth-file.js'
+import { scopeFor } from '../../lib/auth/upstream-credentials.js'
 import { ConfigError } from '../../lib/config.js'
 import { startFakeHub, type FakeHub } from '../fixtures/fake-hub.js'
-import { ACCEPT_ALL_MANIFESTS, bearerParams, PullClient, request, sha256, startTestProxy, type Reply } from '../fixtures/proxy.js'
-import { spawnCrproxy } from '../fixtures/cli-proxy.js'
+import { ACCEPT_ALL_MANIFESTS, bearerParams, PullClient, request, startTestProxy, type Reply } from '../fixtures/proxy.js'
+import { startCliProxy } from '../fixtures/cli-proxy.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 const alice = { username: 'alice', password: 'wonderland' }
 const aliceBasic = 'Basic ' + Buffer.from('alice:wonderland').toString('base64')
@@ -191,7 +193,7 @@ t.test('--auth-file through the CLI; a bad file stops the start', async (t) => {
   const authFile = join(dir, 'config.json')
   writeFileSync(mapFile, JSON.stringify({ default: hub.registryUrl }))
   writeFileSync(authFile, JSON.stringify({ auths: { [hub.registryHost]: { auth: aliceBasic.slice(6) } } }), { mode: 0o600 })
-  const p = await spawnCrproxy(['--registry-map', mapFile, '--auth-file', authFile, '--redirect-allow', hub.redirectAllow.join(',')])
+  const p = await startCliProxy(['--registry-map', mapFile, '--auth-file', authFile, '--redirect-allow', hub.redirectAllow.join(',')])
   t.teardown(() => p.close())
   const r = await request(p.url, '/v2/private/secret/manifests/1', { headers: { accept: ACCEPT_ALL_MANIFESTS } })
   t.equal(r.status, 200)
@@ -206,5 +208,5 @@ t.test('--auth-file through the CLI; a bad file stops the start', async (t) => {
   t.equal(after.status, 401, 'the new (wrong) credentials apply at once')
   t.notMatch(p.log(), /revoked/, 'not logged either')
   writeFileSync(join(dir, 'bad.json'), '{"auths": 1}')
-  await t.rejects(spawnCrproxy(['--auth-file', join(dir, 'bad.json')]), /exited with 2/)
+  await t.rejects(startCliProxy(['--auth-file', join(dir, 'bad.json')]), /exited with 2/)
 })

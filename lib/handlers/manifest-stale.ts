@@ -5,10 +5,10 @@
 // Stale"` (RFC 7234 §5.5.1). The usual access rule still holds: only to a
 // credential the upstream accepted for this repository within --grant-ttl.
 import { ProxyError, UpstreamError } from '../errors.js'
-import type { Flow, TagRef } from './flow.js'
-import type { ManifestCache } from './manifest-cache.js'
-import { accepts } from './media-types.js'
-import { serveCached } from './serve-cached.js'
+import type { Flow, TagRef } from './manifest-flow.js'
+import type { ManifestCache } from '../manifests/manifest-cache.js'
+import { accepts } from '../manifests/media-types.js'
+import { serveCached } from './manifest-from-cache.js'
 
 export const STALE_WARNING = '110 - "Response is Stale"'
 

@@ -3,9 +3,10 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { spawnCrproxy } from '../fixtures/cli-proxy.js'
+import { startCliProxy } from '../fixtures/cli-proxy.js'
 import { startFakeHub } from '../fixtures/fake-hub.js'
-import { PullClient, request, sha256 } from '../fixtures/proxy.js'
+import { PullClient, request } from '../fixtures/proxy.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 t.test('two processes, one cache dir, one upstream download', async (t) => {
   const hub = await startFakeHub({ bigLayerSize: 32 * 1024 * 1024 })
@@ -14,7 +15,7 @@ t.test('two processes, one cache dir, one upstream download', async (t) => {
   const map = join(dir, 'map.json')
   writeFileSync(map, JSON.stringify({ default: hub.registryUrl }))
   const args = ['--registry-map', map, '--cache-dir', join(dir, 'cache'), '--redirect-allow', hub.redirectAllow.join(',')]
-  const [a, b] = await Promise.all([spawnCrproxy(args), spawnCrproxy(args)])
+  const [a, b] = await Promise.all([startCliProxy(args), startCliProxy(args)])
   t.teardown(() => Promise.all([a!.close(), b!.close()]))
   const img = hub.images['library/big:1']!
   const digest = img.blobs[img.blobs.length - 1]!

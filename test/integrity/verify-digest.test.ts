@@ -1,16 +1,18 @@
 // The VerifyDigest stage: bytes pass as they come except the most recent
 // chunk, released only once SHA-256 and length matched; so a consumer never
 // sees a complete wrong body.
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import t from 'tap'
-import { HashWorkerPool } from '../../lib/stages/hash-worker.js'
-import { isDigestMismatch, parseDigest, VerifyDigest } from '../../lib/stages/verify-digest.js'
+import { HashWorkerPool } from '../../lib/integrity/hash-worker.js'
+import { isDigestMismatch } from '../../lib/integrity/integrity-error.js'
+import { parseDigest, VerifyDigest } from '../../lib/integrity/verify-digest.js'
+import { sha256 } from '../fixtures/sha256.js'
 
 const chunks = [Buffer.from('hello '), Buffer.from('blob '), Buffer.from('world')]
 const whole = Buffer.concat(chunks)
-const digest = `sha256:${createHash('sha256').update(whole).digest('hex')}`
+const digest = sha256(whole)
 
 async function run(input: Buffer[], opts: { digest: string; size?: number }) {
   const seen: Buffer[] = []
@@ -53,7 +55,7 @@ t.test('length checks', async (t) => {
 })
 
 t.test('empty body', async (t) => {
-  const empty = `sha256:${createHash('sha256').digest('hex')}`
+  const empty = sha256('')
   t.same(await run([], { digest: empty, size: 0 }), { got: Buffer.alloc(0), error: null })
   t.equal((await run([], { digest })).error?.code, 'EINTEGRITY')
 })
@@ -73,7 +75,7 @@ t.test('with a worker hasher: a big body passes whole, a wrong one is cut before
   t.equal(await pool.warm(), true, 'a worker came online')
   const body = randomBytes(6 * 1024 * 1024 + 3)
   const parts = (b: Buffer) => Array.from({ length: Math.ceil(b.length / 65536) }, (_, i) => b.subarray(i * 65536, (i + 1) * 65536))
-  const bigDigest = `sha256:${createHash('sha256').update(body).digest('hex')}`
+  const bigDigest = sha256(body)
   const ok = new VerifyDigest({ digest: bigDigest, size: body.length, hasher: pool.create(body.length) })
   const seen: Buffer[] = []
   ok.on('data', (c: Buffer) => seen.push(c))

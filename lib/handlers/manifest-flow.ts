@@ -5,19 +5,17 @@
 // the client's last byte).
 import type { OutgoingHttpHeaders } from 'node:http'
 import { isSha256Digest } from '../registry/grammar.js'
-import type { Transform } from 'node:stream'
 import type { ProxyDeps, RequestContext } from '../context.js'
-import { contentLength, responseHeaders, sendUpstream } from '../handlers/upstream-response.js'
+import { recordAccess } from './record-access.js'
+import { type BodyStages, contentLength, responseHeaders, sendUpstream } from './upstream-response.js'
 import type { Upstream } from '../registry/upstreams.js'
 import { first } from '../stages/headers.js'
-import { requestFollowingRedirects } from '../stages/redirect.js'
-import { VerifyDigest } from '../stages/verify-digest.js'
 import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
-import { CaptureUpTo } from './capture.js'
-import { MAX_MANIFEST_SIZE, type ManifestCache } from './manifest-cache.js'
-import type { ManifestMetrics } from './manifest-metrics.js'
-import { type AcceptList, essence } from './media-types.js'
-import { sha256Hex } from './disk-store.js'
+import { CaptureUpTo } from '../manifests/capture.js'
+import { MAX_MANIFEST_SIZE, type ManifestCache } from '../manifests/manifest-cache.js'
+import type { ManifestMetrics } from '../manifests/manifest-metrics.js'
+import { type AcceptList, essence } from '../manifests/media-types.js'
+import { sha256Hex } from '../manifests/disk-store.js'
 
 export interface ManifestTarget {
   upstream: Upstream
@@ -55,7 +53,7 @@ export async function requestUpstream(f: Flow, method: 'HEAD' | 'GET'): Promise<
     delete headers['if-none-match']
     delete headers['if-match']
   }
-  return requestFollowingRedirects(f.deps.transport, { ...f.t.request, method, headers }, f.ctx.log)
+  return f.deps.registry.request({ ...f.t.request, method, headers, log: f.ctx.log })
 }
 
 /** 429 and 5xx: the upstream is there but cannot answer now. */
@@ -69,17 +67,9 @@ export function announcedDigest(f: Flow, res: UpstreamResponse): string | undefi
   return d !== undefined && isSha256Digest(d) ? d : undefined
 }
 
-/**
- * What an upstream answer proves (lib/auth/grants.ts): a 2xx/304 accepted
- * this credential for this repository; a 200 says this repository holds the
- * digest it names (recorded as a link, like a blob's).
- */
-export function recordAccess(f: Flow, res: UpstreamResponse): void {
-  const { deps, t, ctx } = f
-  if (!((res.status >= 200 && res.status < 300) || res.status === 304)) return
-  deps.grants.recordAccepted(t.upstream.key, t.name, ctx.req.headers.authorization)
-  const digest = res.status === 200 ? announcedDigest(f, res) : undefined
-  if (digest) deps.grants.recordBlob(t.upstream.key, t.name, digest)
+/** A manifest answer's access record: a 200 says this repository holds the digest it names. */
+export function recordManifestAccess(f: Flow, res: UpstreamResponse): void {
+  recordAccess(f.ctx, f.deps, f.t, res.status, res.status === 200 ? announcedDigest(f, res) : undefined)
 }
 
 /** Sends an upstream answer to the client; with a cache, stores a verified copy of a 200 GET body. */
@@ -91,18 +81,18 @@ export async function sendFromUpstream(
 ): Promise<void> {
   const { ctx, deps, t } = f
   ctx.source = 'upstream'
-  recordAccess(f, res)
+  recordManifestAccess(f, res)
   const headers: OutgoingHttpHeaders = responseHeaders(ctx, deps, t.upstream, res)
-  const stages: Transform[] = []
+  const stages: BodyStages = {}
   if (res.status === 200 && t.byDigest) {
     // The path told us which digest the bytes must have.
     headers['docker-content-digest'] = t.reference
-    if (!ctx.head) stages.push(new VerifyDigest({ digest: t.reference, size: contentLength(res) }))
+    stages.verify = { digest: t.reference }
   }
   const mediaType = essence(first(res.headers, 'content-type'))
   const size = contentLength(res)
   if (cache && res.status === 200 && !ctx.head && mediaType && (size === undefined || size <= MAX_MANIFEST_SIZE)) {
-    stages.push(new CaptureUpTo({ limit: MAX_MANIFEST_SIZE, commit: (body) => store(f, cache, res, mediaType, body, tag) }))
+    stages.copy = new CaptureUpTo({ limit: MAX_MANIFEST_SIZE, commit: (body) => store(f, cache, res, mediaType, body, tag) })
   }
   await sendUpstream(ctx, res, headers, stages)
 }

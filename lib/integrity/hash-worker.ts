@@ -1,9 +1,9 @@
 // SHA-256 off the main thread: for verify-on-serve of cached blobs, for
 // fills and for uncached blobs passing through.
 //
-// Hashing inline costs the main thread ~0.6-0.9 ms per MiB (1.1-1.7 GB/s),
-// time it cannot spend moving bytes to sockets. Here each chunk is copied
-// (memcpy, ~0.1 ms per MiB) into a ring of shared memory that the worker
+// Hashing inline costs the main thread time it cannot spend moving bytes to
+// sockets. Here each chunk is copied (a memcpy, several times cheaper than
+// the hash; docs/benchmarks.md) into a ring of shared memory that the worker
 // thread received once, and the worker hashes it there while the main thread
 // sends the chunk itself; a slot of the ring is reused only after the worker
 // acknowledged it. The copy is taken synchronously from the buffer that is
@@ -15,7 +15,7 @@
 // verification holds, however many blobs are being served: a per-chunk
 // SharedArrayBuffer is freed only once both threads have garbage-collected
 // their handles on it, and the worker allocates too little for its GC to run
-// often (32 concurrent 256 MiB pulls peaked above 1.5 GiB RSS that way).
+// often (concurrent large pulls peaked above a GiB of RSS that way).
 //
 // Jobs go only to workers that came online; until one has (start-up takes a
 // few tens of ms) and when none can start, hashing is inline: slower, equally
@@ -24,6 +24,15 @@
 import { createHash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
+
+/** A worker thread died with jobs on it: their digests are lost (the streams error, nothing is served as verified). */
+export class HashWorkerError extends Error {
+  readonly code = 'EHASHWORKER'
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'HashWorkerError'
+  }
+}
 
 export interface Hasher {
   /** A buffer for the next read (shared memory for the worker hasher). */
@@ -145,8 +154,8 @@ class HashThread {
       this.#queue.length = 0
       onDeath(this)
     }
-    this.worker.on('error', (err) => die(Object.assign(new Error(`hash worker failed: ${err.message}`, { cause: err }), { code: 'EHASHWORKER' })))
-    this.worker.on('exit', (code) => die(Object.assign(new Error(`hash worker exited (${code})`), { code: 'EHASHWORKER' })))
+    this.worker.on('error', (err) => die(new HashWorkerError(`hash worker failed: ${err.message}`, { cause: err })))
+    this.worker.on('exit', (code) => die(new HashWorkerError(`hash worker exited (${code})`)))
   }
 
   /** Registers a job; the worker holds the event loop open while it has jobs. */
@@ -207,7 +216,7 @@ class HashThread {
 
 /**
  * Blobs up to 1 MiB are hashed inline: the worker round trip for their
- * digest costs more than hashing them (16 KiB hits: ~15% more CPU each).
+ * digest costs more than hashing them (docs/benchmarks.md).
  */
 const INLINE_HASH_MAX = 1024 * 1024
 

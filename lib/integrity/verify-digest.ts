@@ -4,46 +4,13 @@
 // SHA-256 (and the length, when known) is compared and only then is the held
 // chunk released. On a mismatch the stream errors instead, so the client sees
 // a truncated response, never a complete one (OCI distribution-spec: "clients
-// SHOULD verify the digest"; we do it for them). Errors follow ssri/cacache:
-// `code: 'EINTEGRITY'` with `expected` and `found`.
+// SHOULD verify the digest"; we do it for them), with an IntegrityError.
 import { Transform, type TransformCallback } from 'node:stream'
 import { inlineHasher, type Hasher } from './hash-worker.js'
 import { parseDigest, type DigestAlgorithm } from '../registry/grammar.js'
+import { IntegrityError } from './integrity-error.js'
 
 export { parseDigest, type DigestAlgorithm, type ParsedDigest } from '../registry/grammar.js'
-
-export interface IntegrityError extends Error {
-  code: 'EINTEGRITY'
-  /** The digest the bytes should have had. */
-  expected: string
-  /** The digest of the bytes that were seen. */
-  found: string
-  expectedSize?: number
-  foundSize?: number
-}
-
-export function integrityError(fields: {
-  expected: string
-  found: string
-  expectedSize?: number | undefined
-  foundSize?: number | undefined
-}): IntegrityError {
-  const sizeNote =
-    fields.expectedSize !== undefined && fields.foundSize !== undefined && fields.expectedSize !== fields.foundSize
-      ? ` (expected ${fields.expectedSize} bytes, got ${fields.foundSize})`
-      : ''
-  const err = new Error(`digest mismatch: expected ${fields.expected}, found ${fields.found}${sizeNote}`) as IntegrityError
-  err.code = 'EINTEGRITY'
-  err.expected = fields.expected
-  err.found = fields.found
-  if (fields.expectedSize !== undefined) err.expectedSize = fields.expectedSize
-  if (fields.foundSize !== undefined) err.foundSize = fields.foundSize
-  return err
-}
-
-export function isDigestMismatch(err: unknown): err is IntegrityError {
-  return err instanceof Error && (err as { code?: unknown }).code === 'EINTEGRITY'
-}
 
 export interface VerifyDigestOptions {
   /** 'sha256:<hex>' ('sha512:<hex>' is accepted too). */
@@ -51,7 +18,7 @@ export interface VerifyDigestOptions {
   /** Expected length in bytes, when known (Content-Length). */
   size?: number | undefined
   /**
-   * SHA-256 from elsewhere (a worker thread, lib/stages/hash-worker.ts), so
+   * SHA-256 from elsewhere (a worker thread, lib/integrity/hash-worker.ts), so
    * that hashing overlaps the sending; default inline. It is used for sha256
    * digests only, and disposed of with the stream.
    */
@@ -125,6 +92,6 @@ export class VerifyDigest extends Transform {
 
   #mismatch(found: string): IntegrityError {
     this.#held = null
-    return integrityError({ expected: this.#expected, found, expectedSize: this.#size, foundSize: this.#seen })
+    return new IntegrityError({ expected: this.#expected, found, expectedSize: this.#size, foundSize: this.#seen })
   }
 }

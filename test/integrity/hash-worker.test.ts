@@ -1,12 +1,13 @@
 // The verify-on-serve hasher: a worker thread hashes chunks copied into a
 // shared ring; it agrees with inline hashing, falls back to inline when it
 // cannot run, and a worker that dies fails the digest rather than passing it.
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { HashWorkerPool, inlineHasher, type Hasher } from '../../lib/stages/hash-worker.js'
+import { HashWorkerPool, inlineHasher, type Hasher } from '../../lib/integrity/hash-worker.js'
+import { sha256Hex } from '../fixtures/sha256.js'
 
 const data = randomBytes(5 * 1024 * 1024 + 7)
-const expected = createHash('sha256').update(data).digest('hex')
+const expected = sha256Hex(data)
 
 async function feed(h: Hasher, chunk = 1024 * 1024): Promise<string> {
   for (let off = 0; off < data.length; off += chunk) {

@@ -25,18 +25,18 @@ import {
   type Flow,
   type ManifestTarget,
   isUpstreamFailureStatus,
-  recordAccess,
+  recordManifestAccess,
   requestUpstream,
   sendFromUpstream,
   type TagRef,
-} from './flow.js'
-import type { ManifestCache } from './manifest-cache.js'
-import { manifestMetrics } from './manifest-metrics.js'
-import { acceptKey, accepts, essence, parseAccept } from './media-types.js'
-import { serveCached } from './serve-cached.js'
-import { failureReason, isUpstreamFailure, serveStale } from './stale.js'
+} from './manifest-flow.js'
+import type { ManifestCache } from '../manifests/manifest-cache.js'
+import { manifestMetrics } from '../manifests/manifest-metrics.js'
+import { acceptKey, accepts, essence, parseAccept } from '../manifests/media-types.js'
+import { serveCached } from './manifest-from-cache.js'
+import { failureReason, isUpstreamFailure, serveStale } from './manifest-stale.js'
 
-export type { ManifestTarget } from './flow.js'
+export type { ManifestTarget } from './manifest-flow.js'
 
 export async function handleManifest(ctx: RequestContext, deps: ProxyDeps, t: ManifestTarget): Promise<void> {
   const f: Flow = { ctx, deps, t, metrics: manifestMetrics(deps.metrics), accept: parseAccept(ctx.req.headers.accept) }
@@ -77,7 +77,7 @@ async function mayServe(f: Flow, digest: string): Promise<true | UpstreamRespons
   const res = await requestUpstream(f, 'HEAD')
   if (res.status !== 200) return res
   res.body.resume()
-  recordAccess(f, res)
+  recordManifestAccess(f, res)
   return true
 }
 
@@ -103,7 +103,7 @@ async function getByTag(f: Flow, cache: ManifestCache, tag: TagRef): Promise<voi
   } else if (head.status !== 200) {
     f.metrics.revalidation('refused')
   } else {
-    recordAccess(f, head)
+    recordManifestAccess(f, head)
     const digest = first(head.headers, 'docker-content-digest')?.trim()
     const mediaType = essence(first(head.headers, 'content-type'))
     if (!digest || !mediaType) {

@@ -1,6 +1,7 @@
-// A map entry's chain of upstreams, as a Transport wrapper for one /v2
-// request. The request is aimed at the primary; each member gets it with its
-// own base URL, in order of health (lib/upstream/health.ts):
+// A map entry's chain of upstreams, as the outermost Transport of
+// deps.registry (lib/proxy.ts builds it once). A /v2 request names its
+// entry's chain and is aimed at the primary; each member gets it with its own
+// base URL, in order of health (lib/upstream/health.ts):
 //
 //   healthy members in map order, then the unhealthy ones (last resort)
 //     ─▶ connect failure, timeout, reset, 5xx or 429 ─▶ member marked, next one
@@ -18,15 +19,13 @@
 // member's realm, and its next token is that member's.
 import type { IncomingHttpHeaders } from 'node:http'
 import { UpstreamError } from '../errors.js'
-import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
-import type { Chain, ChainMember } from '../upstream/chain.js'
-import type { HealthBoard } from '../upstream/health.js'
-import { parseRateLimit } from '../upstream/rate-limit.js'
-import { spentFor, type RateLimitWatch } from '../upstream/rate-limit-watch.js'
-import type { TokenOwners } from '../upstream/token-owners.js'
-import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
-import { requestFollowingRedirects, type Transport } from './redirect.js'
+import type { Chain, ChainMember } from './chain.js'
+import type { HealthBoard } from './health.js'
+import { parseRateLimit } from './rate-limit.js'
+import { spentFor, type RateLimitWatch } from './rate-limit-watch.js'
+import type { TokenOwners } from './token-owners.js'
+import type { Transport, UpstreamRequest, UpstreamResponse } from './types.js'
 
 export interface FailoverDeps {
   board: HealthBoard
@@ -43,39 +42,48 @@ export function failoverCounter(metrics: Metrics): ReturnType<Metrics['counter']
 const memberFaults = new Set(['connect', 'timeout', 'reset', 'protocol', 'tls', 'proxy'])
 
 export class ChainTransport implements Transport {
+  /** `inner` follows redirects, so a member's CDN hop fails over with it. */
   constructor(
     private readonly inner: Transport,
-    private readonly chain: Chain,
     private readonly d: FailoverDeps,
-    private readonly log: Logger,
   ) {}
 
+  close(): void {
+    this.inner.close()
+  }
+
+  setUpstreams(urls: string[]): void {
+    this.inner.setUpstreams(urls)
+  }
+
   async request(req: UpstreamRequest): Promise<UpstreamResponse> {
-    const primary = this.chain.members[0]!
-    // Not aimed at this entry (a redirect hop another wrapper followed): as is.
-    if (req.upstream !== primary.url.origin || !req.url.href.startsWith(primary.base + '/')) return this.inner.request(req)
+    const { chain, ...plain } = req
+    if (!chain) return this.inner.request(req)
+    const primary = chain.members[0]!
+    // Not aimed at this entry's primary: as is.
+    if (req.upstream !== primary.url.origin || !req.url.href.startsWith(primary.base + '/')) return this.inner.request(plain)
     const rest = req.url.href.slice(primary.base.length)
-    const multi = this.chain.members.length > 1
-    const members = this.chain.members
+    const multi = chain.members.length > 1
+    const members = chain.members
     const order = [...members.filter((m) => m.health.available()), ...members.filter((m) => !m.health.available())]
     for (let i = 0; i < order.length; i++) {
       const m = order[i]!
       const next = order[i + 1]
       let res: UpstreamResponse
       try {
-        res = await requestFollowingRedirects(this.inner, this.memberRequest(req, m, rest, multi), this.log)
+        res = await this.inner.request(this.memberRequest(plain, m, rest, multi))
       } catch (err) {
         if (!multi || req.signal?.aborted || !(err instanceof UpstreamError) || !memberFaults.has(err.kind)) throw err
-        this.failed(m, `${err.kind}: ${err.message}`, 0, next)
+        this.failed(chain, req, m, `${err.kind}: ${err.message}`, 0, next)
         if (!next) throw err
         continue
       }
       res.member = m.id
       const rl = parseRateLimit(res.headers as IncomingHttpHeaders)
-      this.d.rateLimits.observe(this.chain.key, m.base, res.status, rl)
+      this.d.rateLimits.observe(chain.key, m.base, res.status, rl)
       if (!multi) return res
       if (res.status >= 500 || res.status === 429) {
-        this.failed(m, `HTTP ${res.status}`, (rl?.retryAfterSeconds ?? 0) * 1000, next)
+        this.failed(chain, req, m, `HTTP ${res.status}`, (rl?.retryAfterSeconds ?? 0) * 1000, next)
         if (!next) return res
         res.body.destroy()
         continue
@@ -90,11 +98,11 @@ export class ChainTransport implements Transport {
     throw new Error('a chain has at least one member')
   }
 
-  private failed(m: ChainMember, reason: string, notBeforeMs: number, next: ChainMember | undefined): void {
+  private failed(chain: Chain, req: UpstreamRequest, m: ChainMember, reason: string, notBeforeMs: number, next: ChainMember | undefined): void {
     this.d.board.markFailed(m.health, reason, notBeforeMs)
     if (!next) return
-    this.d.failovers.inc({ upstream: this.chain.key, from: m.base, reason: reason.split(':')[0]! })
-    this.log.warn('upstream failed: trying the next of its chain', { upstream: this.chain.key, failed: m.base, next: next.base, reason })
+    this.d.failovers.inc({ upstream: chain.key, from: m.base, reason: reason.split(':')[0]! })
+    req.log?.warn('upstream failed: trying the next of its chain', { upstream: chain.key, failed: m.base, next: next.base, reason })
   }
 
   private memberRequest(req: UpstreamRequest, m: ChainMember, rest: string, multi: boolean): UpstreamRequest {

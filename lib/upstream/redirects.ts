@@ -3,30 +3,44 @@
 // Cookie are dropped whenever the origin changes (a presigned CDN URL would
 // otherwise receive the registry token), relative Locations resolve against
 // the URL that sent them, and only http(s) targets are followed.
+//
+// It is the outermost Transport of the chain lib/proxy.ts builds
+// (client → timing → credentials → redirects), so each hop goes through
+// the inner ones: timed per host, and given --auth-file credentials for its
+// own host (none for a CDN).
 import { badGateway } from '../errors.js'
-import type { Logger } from '../log.js'
 import { redactUrl } from '../log.js'
-import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
-
-export interface Transport {
-  request(req: UpstreamRequest): Promise<UpstreamResponse>
-}
+import type { Transport, UpstreamRequest, UpstreamResponse } from './types.js'
 
 const redirectStatuses = new Set([301, 302, 303, 307, 308])
 const crossOriginUnsafe = ['authorization', 'cookie', 'proxy-authorization']
 export const MAX_REDIRECTS = 10
 
-export async function requestFollowingRedirects(
-  transport: Transport,
-  first: UpstreamRequest,
-  log: Logger,
-  maxRedirects = MAX_REDIRECTS,
-): Promise<UpstreamResponse> {
+export class FollowRedirects implements Transport {
+  constructor(
+    readonly inner: Transport,
+    private readonly maxRedirects = MAX_REDIRECTS,
+  ) {}
+
+  close(): void {
+    this.inner.close()
+  }
+
+  setUpstreams(urls: string[]): void {
+    this.inner.setUpstreams(urls)
+  }
+
+  request(req: UpstreamRequest): Promise<UpstreamResponse> {
+    return follow(this.inner, req, this.maxRedirects)
+  }
+}
+
+async function follow(transport: Transport, first: UpstreamRequest, maxRedirects: number): Promise<UpstreamResponse> {
   let req = first
   for (let hop = 0; ; hop++) {
     const started = Date.now()
     const res = await transport.request(req)
-    log.debug('upstream request', { method: req.method, url: redactUrl(req.url), status: res.status, ms: Date.now() - started })
+    req.log?.debug('upstream request', { method: req.method, url: redactUrl(req.url), status: res.status, ms: Date.now() - started })
     const location = res.headers['location']
     if (!redirectStatuses.has(res.status) || typeof location !== 'string' || location === '') return res
     // The redirect body is a few bytes of HTML; draining it lets the socket
@@ -52,7 +66,7 @@ export async function requestFollowingRedirects(
       body = undefined
       delete headers['content-type']
     }
-    log.debug('upstream redirect', { status: res.status, from: redactUrl(req.url), to: redactUrl(next) })
+    req.log?.debug('upstream redirect', { status: res.status, from: redactUrl(req.url), to: redactUrl(next) })
     req = { ...req, method, url: next, headers, body }
   }
 }
