@@ -49,7 +49,8 @@ t.test('invalid names and digests → 400 before any upstream request', async (t
 
 t.test('unknown endpoints are 404 with a registry error body', async (t) => {
   const proxy = await startTestProxy(t, { registryMap: { default: 'http://127.0.0.1:9' } })
-  for (const p of ['/', '/v1/_ping', '/v2/a/b', '/token']) {
+  // `/` is the status page (test/ops/status-page.test.ts covers it, and its 404 under --no-status).
+  for (const p of ['/v1/_ping', '/v2/a/b', '/token', '/index.html', '/status']) {
     const res = await request(proxy.url, p)
     t.equal(res.status, 404, p)
     t.match(JSON.parse(res.body.toString()), { errors: [{ code: String }] })
