@@ -37,11 +37,13 @@ export async function eachLimit<T>(items: readonly T[], limit: number, fn: (item
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane))
 }
 
-async function readdirOrEmpty(dir: string): Promise<Dirent[]> {
+/** A directory's entries; none when it (or a parent) is missing or not a directory. */
+export async function readdirOrEmpty(dir: string): Promise<Dirent[]> {
   try {
     return await readdir(dir, { withFileTypes: true })
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') return []
     throw err
   }
 }

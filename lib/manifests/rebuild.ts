@@ -4,10 +4,9 @@
 // reported; anything else under manifests/ is foreign and left alone, like
 // foreign files under blobs/. Nothing is read but directory entries and
 // stats: a file that rotted is caught when it is read (disk-store.ts).
-import type { Dirent } from 'node:fs'
-import { readdir, stat } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { eachLimit } from '../cache/rebuild.js'
+import { eachLimit, readdirOrEmpty } from '../cache/rebuild.js'
 import { isName, isTag } from '../registry/grammar.js'
 import { isUpstreamKey, type ManifestPaths } from './paths.js'
 
@@ -38,16 +37,6 @@ const hexName = /^([0-9a-f]{64})(\.json)?$/
 const STATS = 64
 const tagFile = /^([0-9a-f]{32})\.json$/
 
-async function entries(dir: string): Promise<Dirent[]> {
-  try {
-    return await readdir(dir, { withFileTypes: true })
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT' || code === 'ENOTDIR') return []
-    throw err
-  }
-}
-
 /** Size and last use of a file; undefined when it went away meanwhile. */
 async function sizeOf(file: string): Promise<{ size: number; lastUsed: number } | undefined> {
   try {
@@ -61,7 +50,7 @@ async function sizeOf(file: string): Promise<{ size: number; lastUsed: number } 
 
 export async function scanManifests(paths: ManifestPaths): Promise<Array<FoundManifest | FoundTag>> {
   const out: Array<FoundManifest | FoundTag> = []
-  for (const d of await entries(paths.root)) {
+  for (const d of await readdirOrEmpty(paths.root)) {
     if (d.isDirectory() && isUpstreamKey(d.name)) await walkRepos(join(paths.root, d.name), d.name, [], out)
   }
   return out
@@ -69,7 +58,7 @@ export async function scanManifests(paths: ManifestPaths): Promise<Array<FoundMa
 
 /** Repositories nest (`library/alpine` is library/alpine/): every `_manifests` found is one. */
 async function walkRepos(dir: string, upstream: string, name: string[], out: Array<FoundManifest | FoundTag>): Promise<void> {
-  for (const d of await entries(dir)) {
+  for (const d of await readdirOrEmpty(dir)) {
     if (!d.isDirectory()) continue
     if (d.name === '_manifests') {
       const repo = name.join('/')
@@ -83,7 +72,7 @@ async function walkRepos(dir: string, upstream: string, name: string[], out: Arr
 async function scanRepo(repoDir: string, upstream: string, repo: string, out: Array<FoundManifest | FoundTag>): Promise<void> {
   const manifests = new Map<string, FoundManifest>()
   const sha = join(repoDir, 'sha256')
-  await eachLimit(await entries(sha), STATS, async (d) => {
+  await eachLimit(await readdirOrEmpty(sha), STATS, async (d) => {
     const m = hexName.exec(d.name)
     if (!m || !d.isFile()) return
     const st = await sizeOf(join(sha, d.name))
@@ -99,10 +88,10 @@ async function scanRepo(repoDir: string, upstream: string, repo: string, out: Ar
   })
   out.push(...manifests.values())
   const tags = join(repoDir, 'tags')
-  for (const t of await entries(tags)) {
+  for (const t of await readdirOrEmpty(tags)) {
     if (!t.isDirectory() || !isTag(t.name)) continue
     const tagDir = join(tags, t.name)
-    await eachLimit(await entries(tagDir), STATS, async (d) => {
+    await eachLimit(await readdirOrEmpty(tagDir), STATS, async (d) => {
       const m = tagFile.exec(d.name)
       if (!m || !d.isFile()) return
       const st = await sizeOf(join(tagDir, d.name))

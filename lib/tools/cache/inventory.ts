@@ -4,8 +4,7 @@
 // manifests per repository, tag records, and what sits in the temp dirs.
 // Only directory entries, stats and small records are read here; contents
 // are hashed by verify.ts. Nothing is opened through a symlink.
-import type { Dirent } from 'node:fs'
-import { lstat, readdir } from 'node:fs/promises'
+import { lstat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { scanBlobs } from '../../cache/rebuild.js'
 import { CachePaths, isSourceId } from '../../cache/paths.js'
@@ -13,7 +12,7 @@ import { readSmall } from '../../cache/safe-files.js'
 import { readTag } from '../../manifests/disk-store.js'
 import { ManifestPaths } from '../../manifests/paths.js'
 import { scanManifests } from '../../manifests/rebuild.js'
-import { eachLimit } from '../../cache/rebuild.js'
+import { eachLimit, readdirOrEmpty } from '../../cache/rebuild.js'
 
 export interface BlobItem {
   kind: 'blob'
@@ -71,16 +70,6 @@ export interface Inventory {
 const MAX_ORIGINS = 64 * 1024
 const STATS = 64
 
-async function entries(dir: string): Promise<Dirent[]> {
-  try {
-    return await readdir(dir, { withFileTypes: true })
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT' || code === 'ENOTDIR') return []
-    throw err
-  }
-}
-
 export async function originsOf(paths: CachePaths, hex: string): Promise<string[]> {
   const text = await readSmall(paths.originsOf(hex), MAX_ORIGINS)
   return [...new Set((text ?? '').split('\n').filter(isSourceId))]
@@ -88,7 +77,7 @@ export async function originsOf(paths: CachePaths, hex: string): Promise<string[
 
 async function temps(dir: string, prefix: string): Promise<TempItem[]> {
   const out: TempItem[] = []
-  await eachLimit(await entries(dir), STATS, async (d) => {
+  await eachLimit(await readdirOrEmpty(dir), STATS, async (d) => {
     if (!d.isFile()) return
     try {
       const st = await lstat(join(dir, d.name))
