@@ -155,7 +155,10 @@ export function createProxyServer(deps: ProxyDeps, opts: ProxyServerOptions = {}
       requests.inc({ upstream: ctx.upstreamKey ?? '-', status: String(status) })
       const bytes = req.socket ? req.socket.bytesWritten - bytesBefore : undefined
       if (ctx.repository && bytes) deps.status.repositories.add(`${ctx.upstreamKey}/${ctx.repository}`, bytes)
-      ctx.log.info('request', {
+      // Health checks (Docker's HEALTHCHECK, kubelet probes) every few seconds
+      // would drown the log: a healthy answer is logged at debug only.
+      const quiet = status === 200 && rawPath === '/healthz'
+      ctx.log[quiet ? 'debug' : 'info']('request', {
         method: req.method,
         host: req.headers.host,
         path: shownPath,
