@@ -19,7 +19,7 @@ import { isDigestMismatch } from '../integrity/integrity-error.js'
 import type { UpstreamResponse } from '../upstream/types.js'
 import { authorised, granted } from './blob-access.js'
 import { blobHeaders, partialHeaders, sendBlob, sendRange } from './blob-response.js'
-import { proxy, recordTargetAccess, type Target, wholeBlob } from './pass-through.js'
+import { proxy, recordTargetAccess, type Target, throwStorageRefusal, wholeBlob } from './pass-through.js'
 import { contentLength, responseHeaders, sendUpstream } from './upstream-response.js'
 import { NotCacheableError, StalledError } from '../cache/errors.js'
 
@@ -122,6 +122,7 @@ async function fill(ctx: RequestContext, deps: ProxyDeps, t: Target, claim: Fill
   if (res.status !== 200) {
     claim.abandon()
     ctx.source = 'upstream'
+    throwStorageRefusal(ctx, t, res)
     return sendUpstream(ctx, res, responseHeaders(ctx, deps, t.upstream, res))
   }
   ctx.source = 'fill'
@@ -159,6 +160,7 @@ async function fetchUncached(ctx: RequestContext, deps: ProxyDeps, t: Target, di
   const res = await deps.registry.request({ ...wholeBlob(t, ctx.signal), log: ctx.log })
   ctx.source = 'upstream'
   recordTargetAccess(ctx, deps, t, res.status)
+  throwStorageRefusal(ctx, t, res)
   const out = responseHeaders(ctx, deps, t.upstream, res)
   if (res.status !== 200) return sendUpstream(ctx, res, out)
   out['docker-content-digest'] = digest

@@ -3,9 +3,10 @@
 // verified on their way), and what an upstream answer proves about access
 // (lib/auth/grants.ts).
 import type { ProxyDeps, RequestContext } from '../context.js'
+import { badGateway, ProxyError } from '../errors.js'
 import type { V2Path } from '../registry/grammar.js'
 import type { Upstream } from '../registry/upstreams.js'
-import type { UpstreamRequest } from '../upstream/types.js'
+import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
 import { recordAccess } from './record-access.js'
 import { type BodyStages, responseHeaders, sendUpstream } from './upstream-response.js'
 
@@ -22,6 +23,7 @@ export async function proxy(ctx: RequestContext, deps: ProxyDeps, t: Target): Pr
   const res = await deps.registry.request({ ...t.request, log: ctx.log })
   ctx.source = 'upstream'
   recordTargetAccess(ctx, deps, t, res.status)
+  if (t.parsed.kind === 'blobs') throwStorageRefusal(ctx, t, res)
   const headers = responseHeaders(ctx, deps, t.upstream, res)
   const stages: BodyStages = {}
   const p = t.parsed
@@ -47,4 +49,20 @@ export function wholeBlob(t: Target, signal: AbortSignal): UpstreamRequest {
   const headers = { ...t.request.headers }
   delete headers['range']
   return { ...t.request, method: 'GET', headers, signal }
+}
+
+/**
+ * A GET whose redirect led to an error (a CDN or object store saying 404 or
+ * 403): the body is the store's own (S3's XML, a CDN's HTML page), which no
+ * registry client reads. It becomes a registry error instead: a missing
+ * object is an unknown blob, anything else a bad gateway. The registry's
+ * own errors (any member of the entry's chain) pass through as they are.
+ */
+export function throwStorageRefusal(ctx: RequestContext, t: Target, res: UpstreamResponse): void {
+  if (res.status < 400 || ctx.head) return
+  if (t.upstream.chain.members.some((m) => m.url.origin === res.url.origin)) return
+  res.body.resume()
+  const where = res.url.host
+  if (res.status === 404) throw new ProxyError(404, 'BLOB_UNKNOWN', `blob unknown: the upstream's storage (${where}) has no such object`)
+  throw badGateway(`the upstream's storage (${where}) answered ${res.status}`)
 }
