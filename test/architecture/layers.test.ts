@@ -16,18 +16,11 @@ const LIB = resolve(dirname(fileURLToPath(import.meta.url)), '../../lib')
 
 /**
  * Lowest first: a unit (a folder of lib/, or a file at its top) may import
- * only units listed before it. Keep in step with README "Code map".
+ * only units listed before it. layers.json is read by dependency-cruiser's
+ * rules too (dependency-cruiser.cjs, `npm run layers`). Keep README "Code
+ * map" and docs/architecture.md in step with it.
  */
-export const LAYERS: [layer: string, units: string[]][] = [
-  ['base', ['build-info.ts', 'errno-reason.ts', 'json-error.ts', 'errors.ts', 'log.ts', 'metrics-snapshot.ts', 'metrics.ts', 'config.ts', 'respond.ts']],
-  ['transport', ['upstream/']],
-  ['protocol', ['registry/', 'integrity/', 'policy/']],
-  ['stages', ['stages/', 'auth/']],
-  ['store', ['cache/', 'manifests/']],
-  ['views', ['status/']],
-  ['requests', ['context.ts', 'limits/', 'handlers/', 'inflight-requests.ts', 'server.ts']],
-  ['process', ['tls.ts', 'flags.ts', 'workers.ts', 'config-output.ts', 'tools/', 'proxy.ts', 'reload.ts', 'cli.ts']],
-]
+export const LAYERS = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'layers.json'), 'utf8')) as [layer: string, units: string[]][]
 
 const order = new Map<string, number>()
 for (const [, units] of LAYERS) for (const u of units) order.set(u, order.size)
