@@ -81,6 +81,8 @@ export class BlobCache {
   readonly #fillTimeout: number
   readonly #metrics: CacheMetrics
   #writable = true
+  /** Claims answered from a committed file (#followCommitted): counted as hits by claim(). */
+  readonly #fromDisk = new WeakSet<object>()
   /** Cache hits being read now (they share READ_BUDGET). */
   #readers = 0
   #closed = false
@@ -294,8 +296,12 @@ export class BlobCache {
       for (let attempt = 0; attempt < 4; attempt++) {
         const result = await this.#claimOnce(hex, sid, digest)
         if (result === 'retry') continue
-        // A writer's miss is counted once it knows the blob will be cached (writer-claim.ts).
-        if (result === null || result.role !== 'writer') this.#metrics.miss()
+        // A writer's miss is counted once it knows the blob will be cached
+        // (writer-claim.ts); a blob found committed on disk (by another
+        // process, behind our index's back) is a hit, as it would have been
+        // for the process that filled it.
+        if (result !== null && this.#fromDisk.delete(result)) this.#metrics.hit()
+        else if (result === null || result.role !== 'writer') this.#metrics.miss()
         return result
       }
       this.#metrics.miss()
@@ -371,6 +377,7 @@ export class BlobCache {
   async #followCommitted(hex: string): Promise<FollowResult> {
     const r = await followCommitted(this.#follow, hex)
     if (r === 'retry') this.#index.drop(hex) // vanished meanwhile
+    else if (r !== null) this.#fromDisk.add(r)
     return r
   }
 

@@ -13,6 +13,7 @@ t.test('a blob committed by the other process: follow it, do not refetch', async
   const f = asFollower(await b.claim(blob.digest, SOURCE))
   t.ok((await collect(f.body)).equals(blob.bytes), 'b serves the committed file')
   t.same(b.cached(blob.digest), { size: blob.bytes.length }, 'and indexes it')
+  t.same([b.stats().hits, b.stats().misses], [1, 0], 'a hit for b, not a miss: no upstream byte was needed')
   await a.close()
   await b.close()
 })
