@@ -4,6 +4,11 @@
 const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
 
 /** 1536 → '1.5 KiB'; whole bytes below 1 KiB. */
+/** `1 blob`, `3 blobs`: a count and its noun. */
+export function counted(n: number, singular: string, plural = singular + 's'): string {
+  return `${n} ${n === 1 ? singular : plural}`
+}
+
 export function formatSize(bytes: number): string {
   let n = bytes
   let u = 0

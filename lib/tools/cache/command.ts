@@ -16,7 +16,7 @@ import { ConfigError, type RegistryMap } from '../../config.js'
 import { errnoReason } from '../../errno-reason.js'
 import { normaliseArgv } from '../../flags.js'
 import { isSha256Digest } from '../../registry/grammar.js'
-import { formatSize, table } from '../format.js'
+import { counted, formatSize, table } from '../format.js'
 import { parseAge } from './age.js'
 import { bytesOf, evict, selectVictims, type GcItem } from './gc.js'
 import { takeInventory } from './inventory.js'
@@ -143,7 +143,7 @@ export async function cacheCommand(
         io.stdout(`bad ${b.kind} ${b.name}${where}: ${b.reason}; ${b.removal === 'removed' ? 'removed' : `not removed (${b.removal})`}\n`)
       }
       io.stdout(
-        `verified ${c.blobs} blobs (${formatSize(c.blobBytes)}), ${c.manifests} manifests, ${c.tags} tag records: ` +
+        `verified ${counted(c.blobs, 'blob')} (${formatSize(c.blobBytes)}), ${counted(c.manifests, 'manifest')}, ${counted(c.tags, 'tag record')}: ` +
           (report.bad.length ? `${report.bad.length} bad, removed\n` : 'all good\n'),
       )
     }

@@ -1,6 +1,6 @@
 // What `crproxy cache ls|du` print: aligned tables for people, plain JSON
 // (raw bytes, ISO times, full digests) with --json.
-import { formatAge, formatSize, formatTime, table } from '../format.js'
+import { counted, formatAge, formatSize, formatTime, table } from '../format.js'
 import { bytesOf } from './gc.js'
 import type { Inventory, ManifestItem } from './inventory.js'
 import type { UpstreamNames } from './upstream-names.js'
@@ -88,11 +88,11 @@ export function duText(d: DuTotals, dir: string): string {
     table(
       [
         ['', 'SIZE', 'BYTES', 'COUNT'],
-        row('blobs', d.blobs, `${d.blobs.files} blobs`),
-        row('manifests', d.manifests, `${d.manifests.files / 2} manifests`),
-        row('tag records', d.tags, `${d.tags.files} records`),
-        row('temporary', d.temps, `${d.temps.files} files`),
-        row('total', d.total, `${d.total.files} files`),
+        row('blobs', d.blobs, counted(d.blobs.files, 'blob')),
+        row('manifests', d.manifests, counted(d.manifests.files / 2, 'manifest')),
+        row('tag records', d.tags, counted(d.tags.files, 'record')),
+        row('temporary', d.temps, counted(d.temps.files, 'file')),
+        row('total', d.total, counted(d.total.files, 'file')),
       ],
       new Set([1, 2]),
     )
