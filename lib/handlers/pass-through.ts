@@ -3,7 +3,8 @@
 // verified on their way), and what an upstream answer proves about access
 // (lib/auth/grants.ts).
 import type { ProxyDeps, RequestContext } from '../context.js'
-import { badGateway, ProxyError } from '../errors.js'
+import { ProxyError, type RegistryCode } from '../errors.js'
+import { first } from '../stages/headers.js'
 import type { V2Path } from '../registry/grammar.js'
 import type { Upstream } from '../registry/upstreams.js'
 import type { UpstreamRequest, UpstreamResponse } from '../upstream/types.js'
@@ -52,17 +53,30 @@ export function wholeBlob(t: Target, signal: AbortSignal): UpstreamRequest {
 }
 
 /**
- * A GET whose redirect led to an error (a CDN or object store saying 404 or
- * 403): the body is the store's own (S3's XML, a CDN's HTML page), which no
- * registry client reads. It becomes a registry error instead: a missing
- * object is an unknown blob, anything else a bad gateway. The registry's
- * own errors (any member of the entry's chain) pass through as they are.
+ * A GET whose redirect led to an error (a CDN or object store): the body is
+ * the store's own (S3's XML, a CDN's HTML page), which no registry client
+ * reads. The status passes on, with its Retry-After, and the body becomes a
+ * registry error: a missing object is an unknown blob. A 416 passes as it
+ * is (its Content-Range tells the blob's size), and so do the registry's own
+ * errors (any member of the entry's chain).
  */
 export function throwStorageRefusal(ctx: RequestContext, t: Target, res: UpstreamResponse): void {
-  if (res.status < 400 || ctx.head) return
+  if (res.status < 400 || res.status === 416 || ctx.head) return
   if (t.upstream.chain.members.some((m) => m.url.origin === res.url.origin)) return
   res.body.resume()
   const where = res.url.host
-  if (res.status === 404) throw new ProxyError(404, 'BLOB_UNKNOWN', `blob unknown: the upstream's storage (${where}) has no such object`)
-  throw badGateway(`the upstream's storage (${where}) answered ${res.status}`)
+  const retryAfter = first(res.headers, 'retry-after')
+  const headers = retryAfter !== undefined && /^[\w ,:+-]{1,64}$/.test(retryAfter) ? { 'retry-after': retryAfter } : undefined
+  const message =
+    res.status === 404 ? `blob unknown: the upstream's storage (${where}) has no such object` : `the upstream's storage (${where}) answered ${res.status}`
+  throw new ProxyError(res.status, storageCodes[res.status] ?? 'BAD_GATEWAY', message, { headers })
+}
+
+const storageCodes: Record<number, RegistryCode> = {
+  401: 'DENIED',
+  403: 'DENIED',
+  404: 'BLOB_UNKNOWN',
+  429: 'TOOMANYREQUESTS',
+  503: 'UNAVAILABLE',
+  504: 'GATEWAY_TIMEOUT',
 }
