@@ -40,12 +40,14 @@ export class PrimarySnapshots implements NodeSnapshots {
   async snapshot(): Promise<NodeSnapshot> {
     const id = this.#next++
     const answer = await new Promise<NodeSnapshot | undefined>((resolve) => {
-      const timer = setTimeout(() => resolve(undefined), ASK_WAIT)
-      this.#waiting.set(id, (s) => {
+      const answered = (s: NodeSnapshot | undefined) => {
         clearTimeout(timer)
         resolve(s)
-      })
-      if (!send({ crproxy: 'node-snapshot', id })) resolve(undefined)
+      }
+      const timer = setTimeout(answered, ASK_WAIT)
+      this.#waiting.set(id, answered)
+      // No channel to the primary: answer now, and leave no timer behind.
+      if (!send({ crproxy: 'node-snapshot', id })) answered(undefined)
     })
     this.#waiting.delete(id)
     return answer ?? this.#fallback.snapshot()
