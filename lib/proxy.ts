@@ -16,6 +16,7 @@ import { Router } from './registry/route.js'
 import { UpstreamSet } from './registry/upstreams.js'
 import { createProxyServer } from './server.js'
 import { HashWorkerPool } from './integrity/hash-worker.js'
+import { SlotPool } from './upstream/slot-pool.js'
 import { FollowRedirects } from './upstream/redirects.js'
 import { TimedTransport } from './upstream/timed-transport.js'
 import { nodeSnapshots } from './status/cluster-snapshots.js'
@@ -120,7 +121,8 @@ export async function buildDeps(cfg: ProxyConfig): Promise<ProxyDeps> {
   const health = new HealthBoard(backoff, cfg.log.child({ component: 'failover' }), metrics)
   const upstreams = new UpstreamSet(effectiveMap(cfg), { dockerHubKeys: cfg.dockerHubKeys, health })
   // One set of SHA-256 threads for fills, uncached blobs and verify-on-serve.
-  const hashing = new HashWorkerPool()
+  // Fills read into these slots, which the hash workers hash in place.
+  const hashing = new HashWorkerPool({ slots: new SlotPool() })
   void hashing.warm()
   if (cfg.cacheDir) await ensureUsableCacheDir(cfg.cacheDir)
   // Opened first: the blob cache indexes the manifests' files with its own

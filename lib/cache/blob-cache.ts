@@ -128,6 +128,7 @@ export class BlobCache {
       chargedBytes: () => this.#index.chargedBytes,
       blobs: () => this.#index.count,
       inflightFills: () => this.#inflight.size,
+      fillBufferBytes: () => this.#fillBufferBytes(),
       maxBytes: () => (Number.isFinite(opts.maxSize) ? opts.maxSize : 0),
     })
   }
@@ -364,6 +365,8 @@ export class BlobCache {
           onClientGone: (kept) => this.#metrics.clientGone(kept),
           onClientBytes: (n) => this.#metrics.served('upstream', n),
           hasher: (size) => this.#pool.create(size),
+          // Fills read into the hash pool's slots, which its workers hash in place.
+          slots: this.#pool.slots,
           log: this.#log,
         })
       case 'committed': // by another process, behind our index's back
@@ -419,12 +422,18 @@ export class BlobCache {
     }))
   }
 
+  #fillBufferBytes(): number {
+    const slots = this.#pool.slots
+    return slots ? slots.inUse * slots.slotSize : 0
+  }
+
   stats(): BlobCacheStats {
     return {
       ...this.#metrics.counts,
       bytesOnDisk: this.#index.bytes,
       blobs: this.#index.count,
       inflightFills: this.#inflight.size,
+      fillBufferBytes: this.#fillBufferBytes(),
     }
   }
 

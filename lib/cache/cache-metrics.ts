@@ -12,6 +12,7 @@ export interface Gauges {
   chargedBytes: () => number
   blobs: () => number
   inflightFills: () => number
+  fillBufferBytes: () => number
   /** --cache-max-size (0 = unbounded). */
   maxBytes: () => number
 }
@@ -55,6 +56,7 @@ export class CacheMetrics {
     m.collected('crproxy_cache_blobs', 'Committed blobs in the cache index', gauges.blobs, shared)
     m.collected('crproxy_cache_max_bytes', 'The bound on blobs and manifests together (--cache-max-size); 0 = unbounded', gauges.maxBytes, shared)
     m.collected('crproxy_cache_inflight_fills', 'Fills of this process in progress', gauges.inflightFills)
+    m.collected('crproxy_cache_fill_buffer_bytes', 'Bytes of read buffers held by fills of this process (reused; bounded per fill)', gauges.fillBufferBytes)
   }
 
   hit(): void {

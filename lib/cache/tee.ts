@@ -32,6 +32,8 @@ import type { Hasher } from '../integrity/hash-worker.js'
 import { IntegrityError } from '../integrity/integrity-error.js'
 import { hasherFor, parseDigest, type DigestAlgorithm } from '../integrity/verify-digest.js'
 import { FillCancelledError, StalledError, TooLargeError } from './errors.js'
+import { ResponseBody } from '../upstream/response-body.js'
+import type { SlotBudget, SlotPool } from '../upstream/slot-pool.js'
 
 export interface CacheSink {
   /** Appends chunks in order; rejects on a disk error (caching stops, serving does not). */
@@ -71,7 +73,28 @@ export interface TeeOptions {
   keepWithoutClient?: (received: number) => boolean
   /** Would this many bytes still be kept by the cache? Checked as a body of unknown length grows. */
   fits?: (bytes: number) => boolean
+  /**
+   * Read the upstream body into these slots and hand the same memory to the
+   * hash worker, the file and the client (the hand-pumped path). Only for a
+   * client stream whose consumer calls recycle() once each chunk is written
+   * (handlers' sendBlob); otherwise, or when the body cannot be taken over,
+   * the stream path.
+   */
+  slots?: { pool: SlotPool; budget: SlotBudget } | undefined
   log?: Logger
+}
+
+/**
+ * The stream the filling request's client is sent. A consumer that says
+ * recycle(chunk) once a chunk is written lets the fill reuse its memory.
+ */
+export class FillClientStream extends Readable {
+  /** Set by the Tee: the chunk's memory is the fill's again. */
+  onRecycle: ((chunk: Buffer) => void) | null = null
+
+  recycle(chunk: Buffer): void {
+    this.onRecycle?.(chunk)
+  }
 }
 
 const MiB = 1024 * 1024
@@ -84,7 +107,7 @@ const WRITE_BATCH = MiB
  */
 export class Tee {
   /** The verified body for the filling request's client. */
-  readonly client: Readable
+  readonly client: FillClientStream
   readonly #upstream: Readable
   readonly #opts: TeeOptions
   readonly #algorithm: DigestAlgorithm
@@ -120,7 +143,7 @@ export class Tee {
       },
       { once: true },
     )
-    this.client = new Readable({
+    this.client = new FillClientStream({
       highWaterMark: MiB,
       read: () => {
         this.#clearStall()
@@ -132,7 +155,190 @@ export class Tee {
         cb(err)
       },
     })
+    this.#hasher = hasherFor(this.#algorithm, opts.hasher)
+    const slots = opts.slots
+    if (slots !== undefined && upstream instanceof ResponseBody) {
+      this.#pool = slots.pool
+      this.#budget = slots.budget
+      this.client.onRecycle = this.#recycled
+      this.#idle = this.#timed ? setTimeout(this.#idleFired, opts.idleTimeout) : null
+      if (upstream.takeOver({ chunk: this.#onChunk, end: this.#onEnd, error: this.#onError }, slots.budget)) return
+      if (this.#idle) clearTimeout(this.#idle)
+      this.#idle = null
+      this.#pool = null
+      this.#budget = null
+      this.client.onRecycle = null
+    }
     void this.#run()
+  }
+
+  readonly #hasher: Hasher
+  // The hand-pumped path (opts.slots, body taken over): chunks come to
+  // #onChunk as the socket reads them; slots, not awaits, pace the upstream.
+  #pool: SlotPool | null = null
+  #budget: SlotBudget | null = null
+  #idle: NodeJS.Timeout | null = null
+  /** The chunk held back from the client until the blob verified. */
+  #held: Buffer | null = null
+  /** Chunks for the next file write, and whether one is in flight. */
+  #batch: Buffer[] = []
+  #batched = 0
+  #writing: Promise<void> | null = null
+  /** Chunks pushed to the client whose slot it holds until recycle(). */
+  readonly #clientOut: Buffer[] = []
+  /** The body ended or failed: no more chunks. */
+  #over = false
+
+  /** Every holder of a slot chunk lets go through here. */
+  #let(chunk: Buffer): void {
+    this.#pool?.slotOf(chunk)?.release()
+  }
+
+  #hold(chunk: Buffer): void {
+    this.#pool?.slotOf(chunk)?.hold()
+  }
+
+  readonly #recycled = (chunk: Buffer): void => {
+    const i = this.#clientOut.indexOf(chunk)
+    if (i < 0) return
+    this.#clientOut.splice(i, 1)
+    this.#let(chunk)
+  }
+
+  /** The client will not write what it holds: its chunks' slots go back. */
+  #dropClientChunks(): void {
+    if (this.#held) this.#let(this.#held)
+    this.#held = null
+    for (const c of this.#clientOut.splice(0)) this.#let(c)
+  }
+
+  readonly #idleFired = (): void => {
+    // Waiting for a slot is waiting for the disk, the hash or the client,
+    // which have bounds of their own.
+    if (this.#over) return
+    if (this.#budget?.waiting) return void this.#idle?.refresh()
+    this.#onError(new StalledError(`no upstream data for ${this.#opts.idleTimeout} ms`))
+  }
+
+  readonly #onChunk = (chunk: Buffer): void => {
+    if (this.#over || chunk.length === 0) return
+    const opts = this.#opts
+    this.#idle?.refresh()
+    this.#received += chunk.length
+    const received = this.#received
+    if (opts.size !== undefined && received > opts.size) {
+      return this.#onError(new IntegrityError({ expected: opts.digest, found: `${this.#algorithm}:?`, expectedSize: opts.size, foundSize: received }))
+    }
+    if (this.#caching && opts.size === undefined && opts.fits && !opts.fits(received)) {
+      this.#stopCaching(new TooLargeError('body of unknown length outgrew the cache'), 'blob outgrew the cache: serving it uncached')
+    }
+    this.#hasher.update(chunk)
+    if (!this.#clientGone && !this.#spill) {
+      if (this.#held) this.#sendOut(this.#held)
+      this.#held = chunk
+      this.#hold(chunk)
+    }
+    if (this.#caching) {
+      this.#hold(chunk)
+      this.#batch.push(chunk)
+      this.#batched += chunk.length
+      if (this.#batched >= WRITE_BATCH) this.#writeBatch()
+    }
+    if (!this.#clientGone && !this.#spill && this.client.readableLength > this.#clientBuffer) {
+      const handed = received - (this.#held?.length ?? 0)
+      if (this.#caching && opts.size !== undefined && this.#startSpill(handed)) {
+        if (this.#held) this.#let(this.#held)
+        this.#held = null
+      } else if (this.#timed && !this.#stall) {
+        // The client's chunks hold their slots: the upstream waits for it,
+        // but not for ever.
+        this.#stall = setTimeout(this.#tooSlow, opts.idleTimeout)
+      }
+    }
+  }
+
+  /** A chunk to the client; its slot is held until the client recycles it. */
+  #sendOut(chunk: Buffer): void {
+    if (this.#pool?.slotOf(chunk)) this.#clientOut.push(chunk)
+    this.#send(chunk)
+  }
+
+  /** One file write in flight at a time; the next batch gathers meanwhile. */
+  #writeBatch(): void {
+    if (this.#writing || !this.#caching || this.#batched === 0) return
+    const data = this.#batch
+    this.#batch = []
+    this.#batched = 0
+    this.#writing = this.#opts.sink
+      .write(data)
+      .catch(this.#stopCaching)
+      .finally(() => {
+        for (const c of data) this.#let(c)
+        this.#writing = null
+        if (this.#batched >= WRITE_BATCH || (this.#over && this.#batched > 0)) this.#writeBatch()
+      })
+  }
+
+  #dropBatch(): void {
+    for (const c of this.#batch.splice(0)) this.#let(c)
+    this.#batched = 0
+  }
+
+  readonly #onEnd = (): void => {
+    if (this.#over) return
+    this.#over = true
+    void this.#finishPumped()
+  }
+
+  async #finishPumped(): Promise<void> {
+    const opts = this.#opts
+    try {
+      this.#writeBatch()
+      while (this.#writing) await this.#writing
+      const found = `${this.#algorithm}:${await this.#hasher.digest()}`
+      if (found !== opts.digest || (opts.size !== undefined && this.#received !== opts.size)) {
+        throw new IntegrityError({ expected: opts.digest, found, expectedSize: opts.size, foundSize: this.#received })
+      }
+      if (this.#caching) {
+        this.#caching = false
+        await opts.sink.commit().catch((err: NodeJS.ErrnoException) => {
+          opts.log?.warn('cache commit failed: served uncached', { digest: opts.digest, code: err.code ?? String(err) })
+        })
+      }
+      if (!this.#clientGone && !this.#spill) {
+        const held = this.#held
+        this.#held = null
+        if (held) this.#sendOut(held)
+        this.client.push(null)
+      }
+      this.#endPumped()
+    } catch (err) {
+      this.#failPumped(err as Error)
+    }
+  }
+
+  readonly #onError = (err: Error): void => {
+    if (this.#over) return
+    this.#over = true
+    this.#failPumped(err)
+  }
+
+  #failPumped(err: Error): void {
+    if (this.#caching) {
+      this.#caching = false
+      this.#opts.sink.abort(err)
+    }
+    this.#dropBatch()
+    this.#upstream.destroy()
+    if (!this.#clientGone) this.client.destroy(err)
+    this.#dropClientChunks()
+    this.#endPumped()
+  }
+
+  #endPumped(): void {
+    this.#hasher.dispose()
+    if (this.#idle) clearTimeout(this.#idle)
+    this.#idle = null
   }
 
   /**
@@ -141,7 +347,10 @@ export class Tee {
    * socket until the idle timeout).
    */
   #letGo(): void {
-    if (this.#clientGone && !this.#caching) this.#upstream.destroy(new FillCancelledError('no client and no cache left for this blob'))
+    if (!this.#clientGone || this.#caching) return
+    const why = new FillCancelledError('no client and no cache left for this blob')
+    if (this.#pool !== null) this.#onError(why)
+    else this.#upstream.destroy(why)
   }
 
   #poke(): void {
@@ -164,6 +373,7 @@ export class Tee {
     const left = !this.#clientGone
     this.#clientGone = true
     this.#clearStall()
+    this.#dropClientChunks()
     this.#spill?.destroy()
     const keep = this.#opts.keepWithoutClient
     if (left && this.#caching && keep && !keep(this.#received)) {
@@ -216,6 +426,7 @@ export class Tee {
   #stopCaching = (err: Error, why = 'cache write failed: serving this blob uncached'): void => {
     if (!this.#caching) return
     this.#caching = false
+    this.#dropBatch()
     this.#opts.sink.abort(err)
     this.#letGo()
     this.#opts.log?.warn(why, { digest: this.#opts.digest, code: (err as NodeJS.ErrnoException).code ?? String(err) })
@@ -224,7 +435,7 @@ export class Tee {
   async #run(): Promise<void> {
     const opts = this.#opts
     const upstream = this.#upstream
-    const hasher = hasherFor(this.#algorithm, opts.hasher)
+    const hasher = this.#hasher
     const it = upstream[Symbol.asyncIterator]()
     let held: Buffer | null = null
     // Disk writes go in batches of WRITE_BATCH (not one per socket read) and

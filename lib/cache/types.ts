@@ -76,9 +76,11 @@ export interface FillClaim {
    * fillTimeout, if the client wanted the blob to its end (`wantsTail`,
    * default true: it will likely resume), others follow, or half of it is
    * in; otherwise it is dropped. A disk error stops caching but not the
-   * returned stream.
+   * returned stream. `recycles`: the caller sends the stream with sendBlob,
+   * which calls recycle(chunk) once each chunk is written (the fill may then
+   * read into reused slots of memory: lib/upstream/slot-pool.ts).
    */
-  fill(upstreamBody: Readable, size: number | undefined, wantsTail?: boolean): Readable
+  fill(upstreamBody: Readable, size: number | undefined, wantsTail?: boolean, recycles?: boolean): Readable
   /** Upstream did not answer 200: release the claim so followers go upstream themselves. */
   abandon(): void
   /** After fill(): why the body went to the client without being cached (e.g. larger than --cache-max-size); undefined when cached. */
@@ -104,6 +106,8 @@ export interface BlobCacheStats {
   bytesOnDisk: number
   blobs: number
   inflightFills: number
+  /** Bytes of read buffers (slots) fills hold now: 0 when no fill runs and no upstream socket is left reading into one. */
+  fillBufferBytes: number
 }
 
 /** A fill in progress, as the status page shows it. */

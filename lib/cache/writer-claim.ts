@@ -15,6 +15,7 @@ import { pipeline } from 'node:stream/promises'
 import type { Logger } from '../log.js'
 import type { Hasher } from '../integrity/hash-worker.js'
 import { Tee } from './tee.js'
+import type { SlotPool } from '../upstream/slot-pool.js'
 import { VerifyDigest } from '../integrity/verify-digest.js'
 import type { Fill } from './fill.js'
 import type { FillClaim } from './types.js'
@@ -35,8 +36,13 @@ export interface WriterClaimOptions {
   onClientBytes: (n: number) => void
   /** SHA-256 for a body of this size (a worker thread for big ones). */
   hasher?: (size: number | undefined) => Hasher
+  /** Slots for a fill whose client recycles its chunks (tee.ts). */
+  slots?: SlotPool | undefined
   log: Logger
 }
+
+/** Slots one fill may hold: room for the client's buffer, a file write and the hash in flight. */
+const SLOTS_PER_FILL = 16
 
 /** Verified pass-through for a body that will not be cached. */
 export function uncached(body: Readable, digest: string, size: number | undefined, hasher?: Hasher): Readable {
@@ -69,7 +75,7 @@ export function writerClaim(fill: Fill, opts: WriterClaimOptions): FillClaim {
     get uncached() {
       return notCached
     },
-    fill: (body, size, wantsTail = true) => {
+    fill: (body, size, wantsTail = true, recycles = false) => {
       const hasher = opts.hasher?.(size)
       if (!use()) return uncached(body, digest, size, hasher)
       const refused = opts.refuses(size)
@@ -104,6 +110,7 @@ export function writerClaim(fill: Fill, opts: WriterClaimOptions): FillClaim {
         hasher,
         keepWithoutClient,
         fits: opts.fits,
+        slots: recycles && opts.slots ? { pool: opts.slots, budget: opts.slots.budget(SLOTS_PER_FILL) } : undefined,
         log,
       }).client
     },

@@ -5,6 +5,7 @@ import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { BlobReadStream } from '../cache/read-stream.js'
+import { FillClientStream } from '../cache/tee.js'
 import type { RequestContext } from '../context.js'
 import { rangeNotSatisfiable } from '../errors.js'
 import { type ByteRange, parseRange } from '../registry/range.js'
@@ -56,7 +57,7 @@ export function blobHeaders(digest: string, size: number) {
  * an error or a premature close, and settles when the response finished.
  */
 export function sendBlob(stream: Readable, res: ServerResponse): Promise<void> {
-  const recycler = stream instanceof BlobReadStream ? stream : null
+  const recycler = stream instanceof BlobReadStream || stream instanceof FillClientStream ? stream : null
   return new Promise<void>((resolve, reject) => {
     let settled = false
     const settle = (err?: Error): void => {

@@ -131,11 +131,13 @@ async function fill(ctx: RequestContext, deps: ProxyDeps, t: Target, claim: Fill
   out['docker-content-digest'] = digest
   // The fill fails unless exactly this many bytes arrive (lib/cache/fill.ts).
   if (size !== undefined) out['content-length'] = String(size)
-  const body = claim.fill(res.body, size, wantsTail(ctx, size))
+  const ranged = ctx.req.headers.range !== undefined
+  // sendBlob hands each chunk back once written: the fill may reuse its memory.
+  const body = claim.fill(res.body, size, wantsTail(ctx, size), !ranged)
   if (claim.uncached !== undefined) ctx.source = 'upstream'
-  if (ctx.req.headers.range !== undefined) return sendRange(ctx, out, body, size)
+  if (ranged) return sendRange(ctx, out, body, size)
   ctx.res.writeHead(200, out)
-  await pipeline(body, ctx.res)
+  await sendBlob(body, ctx.res)
 }
 
 /**

@@ -24,6 +24,7 @@
 import { createHash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
+import type { Slot, SlotPool } from '../upstream/slot-pool.js'
 
 /** A worker thread died with jobs on it: their digests are lost (the streams error, nothing is served as verified). */
 export class HashWorkerError extends Error {
@@ -64,12 +65,20 @@ const { parentPort } = require('node:worker_threads')
 const { createHash } = require('node:crypto')
 const hashes = new Map()
 let ring = null
+const slots = []
 parentPort.on('message', (m) => {
   if (m.op === 'u') {
     let h = hashes.get(m.id)
     if (!h) hashes.set(m.id, (h = createHash(m.alg)))
+    if (m.slot !== undefined) {
+      h.update(slots[m.slot].subarray(m.off, m.off + m.len))
+      parentPort.postMessage({ op: 'a', id: m.id, n: m.len, ring: false, slot: true })
+      return
+    }
     h.update(m.buf ? new Uint8Array(m.buf, m.off, m.len) : ring.subarray(m.off, m.off + m.len))
-    parentPort.postMessage({ op: 'a', id: m.id, n: m.len, ring: !m.buf })
+    parentPort.postMessage({ op: 'a', id: m.id, n: m.buf ? m.len : m.len + m.pad, ring: !m.buf })
+  } else if (m.op === 's') {
+    slots[m.slot] = new Uint8Array(m.buf)
   } else if (m.op === 'r') {
     ring = new Uint8Array(m.buf)
   } else if (m.op === 'd') {
@@ -82,7 +91,7 @@ parentPort.on('message', (m) => {
 })
 `
 
-type FromWorker = { op: 'a'; id: number; n: number; ring: boolean } | { op: 'd'; id: number; hex: string }
+type FromWorker = { op: 'a'; id: number; n: number; ring: boolean; slot?: boolean } | { op: 'd'; id: number; hex: string }
 
 interface Pending {
   outstanding: number
@@ -103,8 +112,12 @@ class HashThread {
   /** Next write position in the ring, and bytes written there the worker has not acknowledged. */
   #head = 0
   #used = 0
-  /** Chunks (and digest requests: chunk null) waiting for ring space, in order. */
-  readonly #queue: Array<{ id: number; alg: string; chunk: Buffer | null; off: number }> = []
+  /** Chunks (and digest requests: chunk null) waiting for ring space, in order; a slot's chunk waits only behind them. */
+  readonly #queue: Array<{ id: number; alg: string; chunk: Buffer | null; off: number; slot: Slot | null }> = []
+  /** Slots whose chunks the worker has been sent and not acknowledged yet, in order. */
+  readonly #slotsOut: Slot[] = []
+  /** Slot ids the worker has been given. */
+  readonly #slotsKnown = new Set<number>()
 
   constructor(onDeath: (t: HashThread) => void, ringSize: number) {
     // execArgv: [] keeps test loaders (--import …) out of the worker.
@@ -125,6 +138,16 @@ class HashThread {
       this.worker.once('exit', () => resolve(false))
     })
     this.worker.on('message', (m: FromWorker) => {
+      if (m.op === 'a' && m.slot) {
+        this.#slotsOut.shift()?.release()
+        const job = this.jobs.get(m.id)
+        if (job && job.queued === 0) {
+          const drained = job.drained
+          job.drained = null
+          drained?.()
+        }
+        return
+      }
       if (m.op === 'a' && m.ring) {
         // Ring bytes are freed even when their job was disposed meanwhile.
         this.#used -= m.n
@@ -151,7 +174,9 @@ class HashThread {
         job.drained?.()
         job.done?.reject(err)
       }
+      for (const e of this.#queue) e.slot?.release()
       this.#queue.length = 0
+      for (const s of this.#slotsOut.splice(0)) s.release()
       onDeath(this)
     }
     this.worker.on('error', (err) => die(new HashWorkerError(`hash worker failed: ${err.message}`, { cause: err })))
@@ -172,24 +197,45 @@ class HashThread {
    * Queues a chunk (or, with chunk null, the digest request) of job id for
    * the worker: copied into the ring as space allows, in order.
    */
-  enqueue(id: number, alg: string, chunk: Buffer | null, job: Pending): void {
+  enqueue(id: number, alg: string, chunk: Buffer | null, job: Pending, slot: Slot | null = null): void {
     job.queued++
-    this.#queue.push({ id, alg, chunk, off: 0 })
+    slot?.hold()
+    this.#queue.push({ id, alg, chunk, off: 0, slot })
     this.#pump()
   }
+
+  /** Hands the worker a slot of shared memory, once: chunks cut from it are hashed in place. */
+  share(slot: Slot): void {
+    if (this.dead || this.#slotsKnown.has(slot.id)) return
+    this.#slotsKnown.add(slot.id)
+    this.worker.postMessage({ op: 's', slot: slot.id, buf: slot.buf.buffer })
+  }
+
 
   /** Moves queued chunks into free ring space (at #head, wrapping around). */
   #pump(): void {
     const ring = this.ring
     while (this.#queue.length > 0 && !this.dead) {
       const e = this.#queue[0]!
-      if (e.chunk !== null) {
-        if (ring === null || this.#used === ring.length) return
-        const n = Math.min(e.chunk.length - e.off, ring.length - this.#used, ring.length - this.#head)
-        e.chunk.copy(ring, this.#head, e.off, e.off + n)
-        this.worker.postMessage({ op: 'u', id: e.id, alg: e.alg, off: this.#head, len: n })
-        this.#head = (this.#head + n) % ring.length
-        this.#used += n
+      if (e.slot !== null && e.chunk !== null) {
+        this.worker.postMessage({ op: 'u', id: e.id, alg: e.alg, slot: e.slot.id, off: e.chunk.byteOffset, len: e.chunk.length })
+        this.#slotsOut.push(e.slot)
+      } else if (e.chunk !== null) {
+        if (ring === null) return
+        // V8 copies into shared memory word by word only when source and
+        // destination agree modulo 8 (else byte by byte): skip up to 7 bytes
+        // of ring, or its tail, to make them agree. The worker frees the
+        // skipped bytes with the chunk's.
+        const src = e.chunk.byteOffset + e.off
+        let pad = (src - this.#head) & 7
+        if (this.#head + pad >= ring.length) pad = ring.length - this.#head + (src & 7)
+        if (ring.length - this.#used <= pad) return
+        const at = (this.#head + pad) % ring.length
+        const n = Math.min(e.chunk.length - e.off, ring.length - this.#used - pad, ring.length - at)
+        e.chunk.copy(ring, at, e.off, e.off + n)
+        this.worker.postMessage({ op: 'u', id: e.id, alg: e.alg, off: at, len: n, pad })
+        this.#head = (at + n) % ring.length
+        this.#used += pad + n
         e.off += n
         if (e.off < e.chunk.length) continue
       } else {
@@ -207,7 +253,12 @@ class HashThread {
 
   forget(id: number): void {
     if (this.jobs.has(id)) {
-      for (let i = this.#queue.length - 1; i >= 0; i--) if (this.#queue[i]!.id === id) this.#queue.splice(i, 1)
+      for (let i = this.#queue.length - 1; i >= 0; i--) {
+        const e = this.#queue[i]!
+        if (e.id !== id) continue
+        e.slot?.release()
+        this.#queue.splice(i, 1)
+      }
       this.#forget(id)
       this.worker.postMessage({ op: 'x', id })
     }
@@ -228,6 +279,8 @@ export interface HashWorkerPoolOptions {
   /** false = copy each chunk into a transferred ArrayBuffer instead of the shared ring (for comparison). */
   sharedMemory?: boolean
   algorithm?: string
+  /** Chunks cut from these slots are hashed in place, not copied into the ring. */
+  slots?: SlotPool
 }
 
 export class HashWorkerPool {
@@ -236,6 +289,7 @@ export class HashWorkerPool {
   readonly #maxBacklog: number
   readonly #shared: boolean
   readonly #algorithm: string
+  readonly #slots: SlotPool | undefined
   #failures = 0
   #nextId = 1
   #closed = false
@@ -245,6 +299,12 @@ export class HashWorkerPool {
     this.#maxBacklog = opts.maxBacklog ?? 8 * 1024 * 1024
     this.#shared = opts.sharedMemory ?? true
     this.#algorithm = opts.algorithm ?? 'sha256'
+    this.#slots = opts.slots
+  }
+
+  /** The slots whose chunks this pool hashes in place. */
+  get slots(): SlotPool | undefined {
+    return this.#slots
   }
 
   /** true once workers could not be started (or died) three times: hashing is inline. */
@@ -265,8 +325,15 @@ export class HashWorkerPool {
       alloc: (size) => Buffer.allocUnsafeSlow(size),
       update: (chunk) => {
         if (thread.dead || finished) return
-        // Queued by reference: the reader never reuses a chunk's buffer.
-        if (thread.ring !== null) return thread.enqueue(id, alg, chunk, job)
+        // Queued by reference: the reader never reuses a chunk's buffer, and
+        // a slot's chunk holds its slot until the worker acknowledged it.
+        if (thread.ring !== null) {
+          // An overflow buffer is never reused: it is copied like any chunk.
+          const slot = this.#slots?.slotOf(chunk)
+          if (slot === undefined || !slot.pooled) return thread.enqueue(id, alg, chunk, job)
+          thread.share(slot)
+          return thread.enqueue(id, alg, chunk, job, slot)
+        }
         job.outstanding += chunk.length
         const copy = new Uint8Array(chunk.length)
         copy.set(chunk)

@@ -10,6 +10,7 @@ import { HTTPParser } from 'http-parser-js'
 import { Exchange, type ExchangeHost, type ExchangeOptions, type HeadInfo } from './exchange.js'
 import { readsOf } from './read-buffers.js'
 import type { Socket } from 'node:net'
+import type { SlotBudget } from './slot-pool.js'
 import type { UpstreamResponse } from './types.js'
 
 type Parser = InstanceType<typeof HTTPParser>
@@ -77,7 +78,16 @@ export class Connection implements ExchangeHost {
   }
 
   detach(ex: Exchange): void {
-    if (this.current === ex) this.current = null
+    if (this.current !== ex) return
+    this.current = null
+    readsOf(this.socket)?.useSlots(null)
+  }
+
+  useSlots(budget: SlotBudget | null, starved?: (on: boolean) => void, remaining?: number): boolean {
+    // A socket without onread (through a CONNECT tunnel) keeps Node's buffers.
+    const reads = readsOf(this.socket)
+    reads?.useSlots(budget, starved, remaining)
+    return reads !== undefined
   }
 
   release(reusable: boolean): void {

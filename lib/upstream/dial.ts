@@ -13,7 +13,7 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { UpstreamError, type UpstreamFailure } from '../errors.js'
 import { EgressDenied, type EgressPolicy } from './egress.js'
-import { connectSized } from './read-buffers.js'
+import { connectSized, connectSizedTls } from './read-buffers.js'
 import { openTunnel } from './tunnel.js'
 import type { Route } from './route.js'
 
@@ -57,23 +57,26 @@ export async function dial(route: Route, opts: DialOptions, upstream: string | u
     const first = route.proxy ?? route.target
     const lookup = guard !== undefined && route.proxy === undefined && !literal ? guardedLookup(guard, target.port) : undefined
     const tcpOpts = { host: first.host, port: first.port, ...(lookup ? { lookup } : {}) }
+    const tcpKind: UpstreamFailure = route.proxy === undefined ? 'connect' : 'proxy'
+    if (route.secure && route.proxy === undefined) {
+      // TLS straight to the origin: tls.connect makes the TCP socket itself,
+      // the only way its reads go through onread (read-buffers.ts).
+      const secure = connectSizedTls({ ...tcpOpts, ...tlsOptions(route, opts) })
+      opened.push(secure)
+      secure.setNoDelay(true)
+      await step(settled(secure, 'connect', tcpKind, route, `${first.host}:${first.port}`))
+      await step(settled(secure, 'secureConnect', 'tls', route, route.authority))
+      return secure
+    }
     // A socket that stays plain TCP reads in sized buffers (read-buffers.ts);
-    // a CONNECT tunnel and TLS need ordinary 'data' events.
+    // a CONNECT tunnel and TLS over it need ordinary 'data' events.
     const tcp = route.secure ? net.connect(tcpOpts) : connectSized(tcpOpts)
     opened.push(tcp)
     tcp.setNoDelay(true)
-    const tcpKind: UpstreamFailure = route.proxy === undefined ? 'connect' : 'proxy'
     await step(settled(tcp, 'connect', tcpKind, route, `${first.host}:${first.port}`))
     if (route.kind === 'tunnel') await step(openTunnel(tcp, route))
     if (!route.secure) return tcp
-    const secure = tls.connect({
-      socket: tcp,
-      host: route.target.host,
-      servername: route.servername,
-      ALPNProtocols: ['http/1.1'],
-      ...(opts.tls?.ca !== undefined ? { ca: opts.tls.ca } : {}),
-      ...(opts.tls?.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.tls.rejectUnauthorized } : {}),
-    })
+    const secure = tls.connect({ socket: tcp, ...tlsOptions(route, opts) })
     opened.push(secure)
     await step(settled(secure, 'secureConnect', 'tls', route, route.authority))
     return secure
@@ -83,6 +86,16 @@ export async function dial(route: Route, opts: DialOptions, upstream: string | u
   } finally {
     clearTimeout(timer)
     signal?.removeEventListener('abort', onAbort)
+  }
+}
+
+function tlsOptions(route: Route, opts: DialOptions): tls.ConnectionOptions {
+  return {
+    host: route.target.host,
+    servername: route.servername,
+    ALPNProtocols: ['http/1.1'],
+    ...(opts.tls?.ca !== undefined ? { ca: opts.tls.ca } : {}),
+    ...(opts.tls?.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.tls.rejectUnauthorized } : {}),
   }
 }
 

@@ -13,8 +13,9 @@
 import { UpstreamError } from '../errors.js'
 import { headerBlockProblem } from './response-framing.js'
 import { keepAliveAllowed, keepAliveHint, toHeaderMap } from './response-headers.js'
-import { ResponseBody, type BodyOwner } from './response-body.js'
+import { ResponseBody, type BodyOwner, type BodySink } from './response-body.js'
 import type { Socket } from 'node:net'
+import type { SlotBudget } from './slot-pool.js'
 import type { UpstreamResponse } from './types.js'
 
 export interface ExchangeOptions {
@@ -36,6 +37,8 @@ export interface ExchangeHost {
   kill(): void
   /** The response was received in full. */
   release(reusable: boolean): void
+  /** Reads land in this budget's slots from now on (null: ordinary buffers again); false if this socket cannot. */
+  useSlots(budget: SlotBudget | null, starved?: (on: boolean) => void, remaining?: number): boolean
 }
 
 /** The parts of the parser's header info we use. */
@@ -61,7 +64,13 @@ export class Exchange implements BodyOwner {
   private keepAlive = false
   private paused = false
   private bodyBytes = 0
+  /** Content-Length, when the body is framed by it. */
+  private length: number | undefined
   private body: ResponseBody | null = null
+  /** Set once a consumer took the body over from the stream (takeOver). */
+  private sink: BodySink | null = null
+  /** Reads wait for a free slot: the upstream is not what is slow. */
+  private starved = false
   private timer: NodeJS.Timeout | null = null
   private resolve!: (res: UpstreamResponse) => void
   private reject!: (err: unknown) => void
@@ -106,6 +115,8 @@ export class Exchange implements BodyOwner {
       return 1
     }
     const headers = toHeaderMap(info.headers)
+    const cl = headers['content-length']
+    if (typeof cl === 'string' && headers['transfer-encoding'] === undefined && /^\d+$/.test(cl)) this.length = Number(cl)
     // No body for HEAD, 204 and 304 whatever the framing headers say (RFC 9112 §6.3 rule 1-2).
     this.noBody = this.opts.method === 'HEAD' || status === 204 || status === 304
     this.keepAlive =
@@ -133,6 +144,7 @@ export class Exchange implements BodyOwner {
   onBody(chunk: Buffer): void {
     if (this.phase !== 'body' || this.body === null) return
     this.bodyBytes += chunk.length
+    if (this.sink !== null) return this.sink.chunk(chunk)
     if (!this.body.push(chunk) && !this.paused) {
       this.paused = true
       this.clearTimer()
@@ -146,6 +158,12 @@ export class Exchange implements BodyOwner {
     this.phase = 'complete'
     this.clearTimer()
     this.host.detach(this)
+    if (this.sink !== null) {
+      this.host.useSlots(null)
+      this.sink.end()
+      // The stream ends too (nobody reads it): its 'end' and 'close' still tell.
+      this.body.resume()
+    }
     this.body.push(null)
     // Nothing left to read for the consumer's sake; an idle pooled socket must
     // flow so that a close from the server is seen.
@@ -178,6 +196,9 @@ export class Exchange implements BodyOwner {
       this.unlisten()
       this.reject(err)
     } else {
+      const sink = this.sink
+      this.sink = null
+      sink?.error(err as Error)
       this.body?.destroy(err as Error)
     }
   }
@@ -187,8 +208,42 @@ export class Exchange implements BodyOwner {
     return new UpstreamError(kind, this.host.origin, `${this.opts.method} ${this.opts.url.pathname}: ${message}`, cause)
   }
 
+  takeOver(sink: BodySink, slots: SlotBudget): boolean {
+    const body = this.body
+    if (body === null || this.sink !== null || body.destroyed || (this.phase !== 'body' && this.phase !== 'complete')) return false
+    // Slots are the taken-over body's only backpressure: no slots, no takeover.
+    if (this.phase === 'body' && !this.host.useSlots(null)) return false
+    // What the stream holds goes first, as one chunk (read() joins it).
+    for (let c = body.read() as Buffer | null; c !== null; c = body.read() as Buffer | null) sink.chunk(c)
+    if (this.phase === 'complete') {
+      sink.end()
+      return true
+    }
+    this.sink = sink
+    this.host.useSlots(slots, this.onStarved, this.length === undefined ? undefined : this.length - this.bodyBytes)
+    if (this.paused) {
+      this.paused = false
+      this.armIdle()
+      this.host.socket.resume()
+    }
+    return true
+  }
+
+  private readonly onStarved = (on: boolean): void => {
+    if (this.phase !== 'body') return
+    this.starved = on
+    if (on) this.clearTimer()
+    else this.armIdle()
+  }
+
+  private armIdle(): void {
+    this.clearTimer()
+    this.timer = setTimeout(this.onIdleTimeout, this.opts.idleTimeout)
+    this.timer.unref()
+  }
+
   bodyWanted(): void {
-    if (!this.paused || this.phase !== 'body') return
+    if (this.sink !== null || !this.paused || this.phase !== 'body') return
     this.paused = false
     this.timer = setTimeout(this.onIdleTimeout, this.opts.idleTimeout)
     this.timer.unref()
@@ -201,6 +256,7 @@ export class Exchange implements BodyOwner {
     // the rest of it is still on the wire, so the socket cannot be reused.
     if (this.phase === 'body') {
       this.phase = 'failed'
+      this.sink = null
       this.clearTimer()
       this.host.detach(this)
       this.host.kill()

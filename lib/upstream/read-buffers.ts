@@ -1,24 +1,33 @@
-// Socket reads into buffers we size, instead of Node's fixed 64 KiB.
+// Socket reads into buffers we size, instead of Node's per-read allocations.
 //
-// Every read costs a syscall, a parser call, a hop through each stream stage,
-// a hash-ring message and a write to the client. A 256 MiB blob read 64 KiB
-// at a time is 4096 of each; on 2 cores that per-chunk work, not the copying
-// of bytes, was a third of a cold pull. So a plain-TCP upstream socket reads
-// through net's `onread` hook into a buffer that grows (up to 1 MiB) while
-// reads fill it, and shrinks when they do not.
+// Every read costs a syscall, a parser call, a hop through each stage, a hash
+// message and a write to the client. So an upstream socket, plain or TLS,
+// reads through net's `onread` hook:
 //
-// A chunk is handed on without a copy when it fills at least half of its
-// buffer, and a fresh buffer takes its place; a smaller read is copied out
-// and the buffer reused. So a chunk never pins more than twice its size, and
-// nobody downstream ever sees its memory overwritten.
+// - Ordinarily into a buffer that grows (up to 1 MiB) while reads fill it,
+//   and shrinks when they do not. A chunk is handed on without a copy when it
+//   fills at least half of its buffer, and a fresh buffer takes its place; a
+//   smaller read is copied out and the buffer reused. So a chunk never pins
+//   more than twice its size, and nobody downstream ever sees its memory
+//   overwritten.
+// - For a cache fill's body (useSlots), into the fill's shared-memory slots
+//   (slot-pool.ts): reads land one after another in a slot, and what they
+//   bring is handed on as slices of it, which the consumers hold until they
+//   are done. The socket is paused only when the fill has no free slot. TLS
+//   hands over one record (at most 16 KiB) per read; those are handed on
+//   together, once per event-loop turn or per FLUSH bytes.
 //
-// TLS sockets keep Node's own reads: the `onread` hook is net-only, and TLS
-// decrypts in records of at most 16 KiB anyway.
+// A TLS socket has `onread` only when tls.connect makes the TCP socket
+// itself (connectSized); one wrapping a CONNECT tunnel keeps 'data' events.
 
 import net from 'node:net'
+import tls from 'node:tls'
+import type { Slot, SlotBudget } from './slot-pool.js'
 
 const MIN = 64 * 1024
 const MAX = 1024 * 1024
+/** Coalesced TLS records are handed on at least this often. */
+const FLUSH = 512 * 1024
 
 export class ReadBuffers {
   #size = MIN
@@ -26,6 +35,28 @@ export class ReadBuffers {
   #sink: ((chunk: Buffer) => void) | null = null
   /** Read before anyone listened (kept, as a 'data' listener added late would not lose them either). */
   #early: Buffer[] = []
+  readonly #coalesce: boolean
+  #socket: net.Socket | null = null
+  // Slot mode (a fill's body).
+  #budget: SlotBudget | null = null
+  #starved: ((on: boolean) => void) | null = null
+  /** The slot reads land in; held by this reader while the socket may write into it. */
+  #slot: Slot | null = null
+  /** Next read position in #slot, and the start of what was read but not handed on yet. */
+  #at = 0
+  #from = 0
+  /** The buffer the socket reads into next is #slot's free part (else #buf). */
+  #intoSlot = false
+  #flushing: NodeJS.Immediate | null = null
+  #waiting = false
+  /** Bytes still to come of the body being read into slots: those are handed on at once. */
+  #due = Infinity
+  /** Inside onRead: the socket's next buffer is chosen after it returns. */
+  #inRead = false
+
+  constructor(coalesce: boolean) {
+    this.#coalesce = coalesce
+  }
 
   /** Where chunks go from now on; anything read before is delivered first. */
   set sink(fn: (chunk: Buffer) => void) {
@@ -35,12 +66,148 @@ export class ReadBuffers {
     for (const c of early) fn(c)
   }
 
-  /** For net's onread: the buffer the next read goes into. */
-  readonly next = (): Buffer => this.#buf
+  /** @internal the socket these reads are for (to pause it when no slot is free). */
+  attach(socket: net.Socket): void {
+    this.#socket = socket
+    socket.once('close', () => {
+      this.#leaveSlots()
+      this.#dropSlot() // the socket reads into nothing any more
+    })
+  }
 
-  /** For net's onread: a read of n bytes landed in buf. */
+  /**
+   * From the next read on, reads land in slots of this budget (null: back to
+   * ordinary buffers). starved(true) tells that the socket waits for a slot,
+   * starved(false) that it reads again.
+   */
+  useSlots(budget: SlotBudget | null, starved?: (on: boolean) => void, remaining?: number): void {
+    if (budget === null) return this.#leaveSlots()
+    if (this.#budget !== null) this.#leaveSlots()
+    this.#budget = budget
+    this.#starved = starved ?? null
+    // The last of a body is handed on in the read that brings it, not a turn
+    // later: the body then ends inside onRead, and the socket's next buffer
+    // is never a slot's (see leaveSlots).
+    this.#due = remaining ?? Infinity
+  }
+
+  /** For net's onread: the buffer the next read goes into. */
+  readonly next = (): Buffer => {
+    const slot = this.#slot
+    if (this.#intoSlot && slot !== null) return slot.buf.subarray(this.#at)
+    return this.#buf
+  }
+
+  /** For net's onread: a read of n bytes landed in buf. Returns false to stop reading. */
   readonly onRead = (n: number, buf: Uint8Array): boolean => {
-    const b = buf as Buffer
+    this.#inRead = true
+    try {
+      return this.#onRead(n, buf)
+    } finally {
+      this.#inRead = false
+    }
+  }
+
+  #onRead(n: number, buf: Uint8Array): boolean {
+    this.#due -= n
+    const slot = this.#slot
+    if (slot !== null && buf.buffer === slot.buf.buffer) {
+      this.#at += n
+      if (this.#budget === null) {
+        // Slot mode ended while this read was pending: hand it on as an ordinary chunk.
+        const copy = Buffer.allocUnsafe(n)
+        copy.set(slot.buf.subarray(this.#at - n, this.#at))
+        this.#dropSlot()
+        this.#deliver(copy)
+        return true
+      }
+      if (!this.#coalesce || this.#due <= 0 || this.#at - this.#from >= FLUSH || this.#at === slot.buf.length) this.#flush()
+      else this.#flushing ??= setImmediate(this.#flushSoon)
+    } else {
+      this.#flush()
+      this.#deliver(this.#ordinary(n, buf as Buffer))
+    }
+    return this.#budget === null ? true : this.#prepareSlot()
+  }
+
+  /** Makes sure the next read has slot space; false (stop reading) when none is free. */
+  #prepareSlot(): boolean {
+    const budget = this.#budget
+    if (budget === null) return true
+    if (this.#slot !== null && this.#at < this.#slot.buf.length) {
+      this.#intoSlot = true
+      return true
+    }
+    this.#flush()
+    this.#dropSlot()
+    const slot = budget.take()
+    if (slot !== null) {
+      this.#slot = slot
+      this.#at = 0
+      this.#from = 0
+      this.#intoSlot = true
+      return true
+    }
+    // No slot: the next read goes to an ordinary buffer, once one is free again.
+    this.#intoSlot = false
+    if (!this.#waiting) {
+      this.#waiting = true
+      this.#starved?.(true)
+      budget.whenFree(this.#slotFreed)
+    }
+    return false
+  }
+
+  readonly #slotFreed = (): void => {
+    this.#waiting = false
+    if (this.#budget === null) return
+    if (this.#prepareSlot()) {
+      this.#starved?.(false)
+      this.#socket?.resume()
+    }
+  }
+
+  readonly #flushSoon = (): void => {
+    this.#flushing = null
+    this.#flush()
+  }
+
+  /** Hands on what was read into the slot and not handed on yet. */
+  #flush(): void {
+    if (this.#flushing !== null) {
+      clearImmediate(this.#flushing)
+      this.#flushing = null
+    }
+    const slot = this.#slot
+    if (slot === null || this.#at === this.#from) return
+    const chunk = slot.buf.subarray(this.#from, this.#at)
+    this.#from = this.#at
+    this.#deliver(chunk)
+  }
+
+  #dropSlot(): void {
+    const slot = this.#slot
+    this.#slot = null
+    this.#intoSlot = false
+    this.#at = this.#from = 0
+    slot?.release()
+  }
+
+  #leaveSlots(): void {
+    if (this.#budget === null) return
+    this.#flush()
+    this.#budget.cancel()
+    this.#budget = null
+    this.#starved = null
+    this.#waiting = false
+    this.#due = Infinity
+    // Outside onRead, the socket's next buffer is the slot's free part
+    // already: keep holding the slot until that read lands (or the socket
+    // closes), as nobody else may be handed memory the kernel may write to.
+    if (this.#inRead || !this.#intoSlot || this.#socket?.destroyed !== false) this.#dropSlot()
+  }
+
+  #ordinary(n: number, b: Buffer): Buffer {
     let chunk: Buffer
     if (n * 2 >= b.length) {
       chunk = b.subarray(0, n)
@@ -54,10 +221,12 @@ export class ReadBuffers {
         this.#buf = Buffer.allocUnsafeSlow(this.#size)
       }
     }
+    return chunk
+  }
+
+  #deliver(chunk: Buffer): void {
     if (this.#sink) this.#sink(chunk)
     else this.#early.push(chunk)
-    // Pausing is the owner's business (socket.pause() works with onread).
-    return true
   }
 }
 
@@ -65,8 +234,18 @@ const readers = new WeakMap<net.Socket, ReadBuffers>()
 
 /** net.connect, reading through ReadBuffers; its chunks go to readsOf(socket).sink, not to 'data'. */
 export function connectSized(opts: net.NetConnectOpts): net.Socket {
-  const reads = new ReadBuffers()
+  const reads = new ReadBuffers(false)
   const socket = net.connect({ ...opts, onread: { buffer: reads.next, callback: reads.onRead } } as net.NetConnectOpts)
+  reads.attach(socket)
+  readers.set(socket, reads)
+  return socket
+}
+
+/** tls.connect making its own TCP socket, reading through ReadBuffers (records coalesced). */
+export function connectSizedTls(opts: tls.ConnectionOptions): tls.TLSSocket {
+  const reads = new ReadBuffers(true)
+  const socket = tls.connect({ ...opts, onread: { buffer: reads.next, callback: reads.onRead } } as tls.ConnectionOptions)
+  reads.attach(socket)
   readers.set(socket, reads)
   return socket
 }

@@ -5,8 +5,28 @@
 // received in full.
 
 import { Readable } from 'node:stream'
+import type { SlotBudget } from './slot-pool.js'
+
+/** Who takes a body over from its stream (BodyOwner.takeOver). */
+export interface BodySink {
+  /** A slice of the body, in order. A slot's slice is valid only while its holder holds the slot. */
+  chunk(buf: Buffer): void
+  /** The body was received in full. */
+  end(): void
+  /** The body failed (the upstream died, stalled, or broke the framing). */
+  error(err: Error): void
+}
 
 export interface BodyOwner {
+  /**
+   * From now on the body's chunks go to sink, synchronously as they are
+   * parsed, instead of through the stream; with slots, reads land in the
+   * budget's slots and the socket is paused only when none is free. Chunks
+   * the stream holds already are handed over first. False: too late (the
+   * exchange failed; the stream says why), or a socket that cannot read
+   * into slots (through a CONNECT tunnel): keep reading the stream.
+   */
+  takeOver(sink: BodySink, slots: SlotBudget): boolean
   /** The consumer wants more: resume the socket if it was paused. */
   bodyWanted(): void
   /** The body is done with: after 'end', or destroyed before it. */
@@ -23,6 +43,11 @@ export class ResponseBody extends Readable {
   constructor(owner: BodyOwner) {
     super({ highWaterMark: HIGH_WATER_MARK })
     this.owner = owner
+  }
+
+  /** See BodyOwner.takeOver. Destroying the stream still cancels the body. */
+  takeOver(sink: BodySink, slots: SlotBudget): boolean {
+    return this.owner.takeOver(sink, slots)
   }
 
   override _read(): void {

@@ -322,6 +322,7 @@ t.test(`mixed-tenant soak: ${CLIENTS} clients for ${SECONDS} s, honest, hostile 
   const inflight = await quiesce(proxy)
   t.equal(inflight.connections, 0, 'no client connection left open at the proxy')
   t.same(inflight.pool, { open: 0, idle: 0, queued: 0 }, 'no upstream socket held or queued')
+  t.equal(cache.stats().fillBufferBytes, 0, 'every fill read buffer went back to the pool')
   const tmp = await waitFor(() => readdirSync(join(cacheDir, 'tmp')), (l) => l.length === 0, 3000)
   t.same(tmp, [], 'no temp file left in the cache')
   const now = await waitForBaseline(baseline)
