@@ -16,26 +16,33 @@
 //   BENCH_BLOB_MIB=256       the big blob
 //   BENCH_SMALL_KIB=16       the small blob (wrk scenario)
 //   BENCH_CONCURRENCY=32     clients in the concurrent warm scenario
-//   BENCH_HERD=50            clients in the concurrent cold scenario
+//   BENCH_HERD=50            clients in the concurrent cold scenario `herd`
+//   BENCH_HERD20=20          clients in `herd20` (issue #13's target: cold ≤ 1.25× warm)
 //   BENCH_HERD_MIB=64        the blob they pull (50 copies of 256 MiB take ~10 s a pass here)
+//   BENCH_COLD_PREWARM=0     1: each fresh crproxy of the cold and range scenarios first
+//                            fills the herd blob (a warmed process, a cold blob)
 //   BENCH_WRK_SECONDS=5      duration of each wrk run (32 connections, 2 threads)
 //   BENCH_STARTUP_BLOBS=100000  blobs in the start-up index scenario
-//   BENCH_ONLY=cold,warm,...  scenarios to run: cold warm concurrent herd manifest small startup
+//   BENCH_ONLY=cold,warm,...  scenarios to run: cold cold-https range warm concurrent herd herd20
+//                            manifest small startup
 //   BENCH_DIR=/path          work directory (default: a fresh temp dir, removed at the end)
 //   BENCH_KEEP=1             keep the work directory
 //   BENCH_OUT=path           results file (default bench/out/results.json)
 //   CRPROXY_BIN=path         the crproxy entry point run with node (default bin/crproxy)
 //   CRPROXY_NODE_ARGS="..."  extra node flags for crproxy (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof)
 import { createCipheriv, createHash } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, closeSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { curlGet, curlParallel, wrk } from './lib/clients.mjs'
 import { makeFakeCache } from './lib/fake-cache.mjs'
 import { cpuSeconds, freePort, loadavg, memory, resetPeak, run, sampleRss, startDaemon, waitHttp } from './lib/procs.mjs'
-import { checkTargets, markdownTable, mibps, printTable, printTargets, summary } from './lib/report.mjs'
-import { cleanEnv, pushBlob, pushManifest, REGISTRY_BIN, startCrproxy, startNginx, startRegistry, startRelay } from './lib/services.mjs'
+import { checkTargets, markdownGrid, markdownTable, mibps, printGrid, printTable, printTargets, summary } from './lib/report.mjs'
+import { cleanEnv, pushBlob, pushManifest, REGISTRY_BIN, startCrproxy, startNginx, startRegistry } from './lib/services.mjs'
+import { cold } from './scenarios/cold.mjs'
+import { herd } from './scenarios/herd.mjs'
+import { range } from './scenarios/range.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const env = process.env
@@ -46,6 +53,7 @@ const int = (name, dflt) => {
   if (!Number.isInteger(n) || n < 0) throw new Error(`${name}: expected a non-negative integer, got ${JSON.stringify(v)}`)
   return n
 }
+const SCENARIOS = ['cold', 'cold-https', 'range', 'warm', 'concurrent', 'herd', 'herd20', 'manifest', 'small', 'startup']
 const cfg = {
   rounds: Math.max(1, int('BENCH_ROUNDS', 5)),
   loadRounds: Math.max(1, int('BENCH_LOAD_ROUNDS', 3)),
@@ -53,14 +61,17 @@ const cfg = {
   smallKiB: Math.max(1, int('BENCH_SMALL_KIB', 16)),
   concurrency: Math.max(1, int('BENCH_CONCURRENCY', 32)),
   herd: Math.max(1, int('BENCH_HERD', 50)),
+  herd20: Math.max(1, int('BENCH_HERD20', 20)),
+  coldPrewarm: int('BENCH_COLD_PREWARM', 0) > 0,
   herdMiB: Math.max(1, int('BENCH_HERD_MIB', 64)),
   wrkSeconds: Math.max(1, int('BENCH_WRK_SECONDS', 5)),
   startupBlobs: int('BENCH_STARTUP_BLOBS', 100_000),
-  only: new Set((env.BENCH_ONLY || 'cold,warm,concurrent,herd,manifest,small,startup').split(',').map((s) => s.trim())),
+  only: new Set((env.BENCH_ONLY || SCENARIOS.join(',')).split(',').map((s) => s.trim())),
   bin: resolve(env.CRPROXY_BIN || join(root, 'bin', 'crproxy')),
   nodeArgs: (env.CRPROXY_NODE_ARGS || '').split(/\s+/).filter(Boolean),
   out: resolve(env.BENCH_OUT || join(root, 'bench', 'out', 'results.json')),
 }
+for (const name of cfg.only) if (!SCENARIOS.includes(name)) throw new Error(`BENCH_ONLY: unknown scenario ${JSON.stringify(name)} (known: ${SCENARIOS.join(' ')})`)
 const MiB = 1024 * 1024
 const REPO = 'bench/app'
 const ACCEPT = [
@@ -75,7 +86,7 @@ const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11,
 // ---------------------------------------------------------------- tools
 
 async function ensureTools() {
-  const need = [REGISTRY_BIN, 'nginx', 'wrk', 'curl']
+  const need = [REGISTRY_BIN, 'nginx', 'wrk', 'curl', 'openssl']
   const missing = async () => {
     const out = []
     for (const t of need) {
@@ -168,31 +179,6 @@ async function pushImage(upstream, work) {
   return { big, small, herd, config, manifestDigest, bigSize: cfg.blobMiB * MiB, smallSize: cfg.smallKiB * 1024, herdSize: cfg.herdMiB * MiB }
 }
 
-// ---------------------------------------------------------------- upstream accounting
-
-/** Blob GETs the upstream answered since `offset` in its log: { count, bytes }. */
-function upstreamBlobGets(upstream, offset, digest) {
-  const fd = openSync(upstream.logPath, 'r')
-  let text
-  try {
-    const size = statSync(upstream.logPath).size
-    const buf = Buffer.alloc(Math.max(0, size - offset))
-    readSync(fd, buf, 0, buf.length, offset)
-    text = buf.toString('utf8')
-  } finally {
-    closeSync(fd)
-  }
-  let count = 0
-  let bytes = 0
-  const re = /"GET (\S+) HTTP\/[\d.]+" (\d{3}) (\d+|-)/g
-  for (const m of text.matchAll(re)) {
-    if (!m[1].includes(`/blobs/${digest}`)) continue
-    count++
-    bytes += m[3] === '-' ? 0 : Number(m[3])
-  }
-  return { count, bytes }
-}
-
 // ---------------------------------------------------------------- main
 
 /** The crproxy instances of the warm scenarios: result key, row label. */
@@ -269,79 +255,18 @@ async function main() {
     const size = img.bigSize
     const tag = `${cfg.blobMiB} MiB`
 
-    // ------------------------------------------------------------ cold
-    if (cfg.only.has('cold')) {
-      log(`cold ${tag} pull × ${cfg.rounds}`)
-      const relay = await startRelay({ dir: work, upstream: upstream.url })
-      stops.push(() => relay.stop())
-      const t = { direct: [], relay: [], distProxy: [], crproxy: [], crproxyNoCache: [] }
-      const cpu = { crproxyNoCache: [], relay: [] }
-      // Each cache writes 256 MiB: flush the dirty pages before the next
-      // transfer, so that no system pays for the previous one's writeback.
-      const flush = () => run('sync', [])
-      for (let r = 0; r < cfg.rounds; r++) {
-        await flush()
-        t.direct.push((await getBig(upstream)).seconds)
-        let c0 = cpuSeconds(relay.pid())
-        t.relay.push((await getBig(relay)).seconds)
-        cpu.relay.push(cpuSeconds(relay.pid()) - c0)
-        await distProxy.restart({ empty: true })
-        await flush()
-        t.distProxy.push((await getBig(distProxy)).seconds)
-        const cold = await crp({ name: 'crproxy-cold', cacheDir: cacheCold, empty: true })
-        await flush()
-        t.crproxy.push((await getBig(cold)).seconds)
-        await cold.stop()
-        await flush()
-        c0 = cpuSeconds(crNoCache.pid())
-        t.crproxyNoCache.push((await getBig(crNoCache)).seconds)
-        cpu.crproxyNoCache.push(cpuSeconds(crNoCache.pid()) - c0)
-      }
-      await relay.stop()
-      const s = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, summary(v)]))
-      s.cpuSeconds = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, summary(v)]))
-      results.scenarios.cold = s
-      const sc = `cold ${tag} pull (time)`
-      const m = (k) => s[k].median
-      rows.push(
-        { scenario: sc, system: 'direct (upstream)', value: m('direct'), unit: 's', extra: `${mibps(size, m('direct')).toFixed(0)} MiB/s` },
-        {
-          scenario: sc,
-          system: 'bare Node TCP relay (floor: no parsing, no hash)',
-          value: m('relay'),
-          unit: 's',
-          extra: `${mibps(size, m('relay')).toFixed(0)} MiB/s, ${s.cpuSeconds.relay.median.toFixed(2)} CPU-s`,
-          ratios: [{ label: 'direct', value: m('direct') / m('relay') }],
-        },
-        { scenario: sc, system: 'dist-proxy (storage emptied)', value: m('distProxy'), unit: 's', extra: `${mibps(size, m('distProxy')).toFixed(0)} MiB/s` },
-        {
-          scenario: sc,
-          system: 'crproxy, cache (emptied)',
-          value: m('crproxy'),
-          unit: 's',
-          extra: `${mibps(size, m('crproxy')).toFixed(0)} MiB/s`,
-          ratios: [
-            { label: 'direct', value: m('direct') / m('crproxy') },
-            { label: 'dist-proxy', value: m('distProxy') / m('crproxy') },
-          ],
-        },
-        {
-          scenario: sc,
-          system: 'crproxy, no cache',
-          value: m('crproxyNoCache'),
-          unit: 's',
-          extra: `${mibps(size, m('crproxyNoCache')).toFixed(0)} MiB/s, ${s.cpuSeconds.crproxyNoCache.median.toFixed(2)} CPU-s`,
-          ratios: [
-            { label: 'direct', value: m('direct') / m('crproxyNoCache') },
-            { label: 'relay', value: m('relay') / m('crproxyNoCache') },
-          ],
-        },
-      )
-      targets.push(
-        { name: 'cold pull, crproxy with cache ÷ direct (speed)', value: m('direct') / m('crproxy'), op: '>=', threshold: 0.85, unit: 'x' },
-        { name: 'cold pull, crproxy without cache ÷ direct (speed, reported)', value: m('direct') / m('crproxyNoCache'), op: '>=', threshold: 0.85, unit: 'x' },
-      )
+    // A fresh crproxy's first fill also runs its code for the first time
+    // (JIT); BENCH_COLD_PREWARM=1 fills the herd blob through it first.
+    const prewarm = async (c) => {
+      if (img.herd === img.big) throw new Error('BENCH_COLD_PREWARM needs BENCH_HERD_MIB ≠ BENCH_BLOB_MIB (a blob other than the measured one)')
+      await curlGet(blob(c.url, img.herd), { expectBytes: img.herdSize })
     }
+    const tables = []
+    const ctx = { cfg, work, img, upstream, distProxy, crp, blob, cacheCold, rows, targets, results, stops, tables, log, prewarm }
+
+    // ------------------------------------------------------------ cold (HTTP, HTTPS)
+    if (cfg.only.has('cold') || cfg.only.has('cold-https')) await cold(ctx, { http: cfg.only.has('cold'), https: cfg.only.has('cold-https') })
+    if (cfg.only.has('range')) await range(ctx)
 
     // ------------------------------------------------------------ warm
     if (cfg.only.has('warm')) {
@@ -388,7 +313,7 @@ async function main() {
         },
       )
       targets.push(
-        { name: 'warm pull, crproxy (verify on) ÷ nginx', value: m('nginx') / m('crproxy'), op: '>=', threshold: 0.8, unit: 'x' },
+        { name: 'warm pull, crproxy (verify on) ÷ nginx', value: m('nginx') / m('crproxy'), op: '>=', threshold: 1.0, unit: 'x' },
         { name: 'warm pull, crproxy (verify on) ÷ dist-proxy', value: m('distProxy') / m('crproxy'), op: '>=', threshold: 1.0, unit: 'x' },
         { name: 'warm pull, crproxy (--verify-every-serve) ÷ nginx (reported)', value: m('nginx') / m('crproxyEvery'), op: '>=', threshold: 0.8, unit: 'x' },
         { name: 'warm pull, crproxy (verify off) ÷ nginx (reported)', value: m('nginx') / m('crproxyNoVerify'), op: '>=', threshold: 0.8, unit: 'x' },
@@ -449,71 +374,8 @@ async function main() {
     }
 
     // ------------------------------------------------------------ herd: N concurrent cold
-    if (cfg.only.has('herd')) {
-      const n = cfg.herd
-      const hsize = img.herdSize
-      const htag = `${cfg.herdMiB} MiB`
-      const herdUrl = (s) => blob(s.url, img.herd)
-      const getHerd = (s) => curlGet(herdUrl(s), { expectBytes: hsize })
-      log(`${n} concurrent cold ${htag} pulls × ${cfg.loadRounds}`)
-      const t = { single: [], herd: [], warmHerd: [], upstreamGets: [], upstreamBytes: [], distSingle: [], distHerd: [], distUpstreamBytes: [] }
-      for (let r = 0; r < cfg.loadRounds; r++) {
-        let cold = await crp({ name: 'crproxy-cold', cacheDir: cacheCold, empty: true })
-        t.single.push((await getHerd(cold)).seconds)
-        await cold.stop()
-        cold = await crp({ name: 'crproxy-cold', cacheDir: cacheCold, empty: true })
-        const off = statSync(upstream.logPath).size
-        const res = await curlParallel(herdUrl(cold), n, { expectBytes: hsize })
-        await new Promise((r) => setTimeout(r, 200)) // the access log line follows the response
-        const up = upstreamBlobGets(upstream, off, img.herd)
-        t.herd.push(res.slowest)
-        t.upstreamGets.push(up.count)
-        t.upstreamBytes.push(up.bytes / hsize)
-        // The floor: the same N pulls once the blob is cached and verified
-        // (past the 2 s racy window, and one serve that verifies it whole).
-        await new Promise((r) => setTimeout(r, 2100))
-        await getHerd(cold)
-        t.warmHerd.push((await curlParallel(herdUrl(cold), n, { expectBytes: hsize })).slowest)
-        await cold.stop()
-        // distribution's proxy mode, for comparison
-        await distProxy.restart({ empty: true })
-        t.distSingle.push((await getHerd(distProxy)).seconds)
-        await distProxy.restart({ empty: true })
-        const doff = statSync(upstream.logPath).size
-        t.distHerd.push((await curlParallel(herdUrl(distProxy), n, { expectBytes: hsize })).slowest)
-        await new Promise((r) => setTimeout(r, 200))
-        t.distUpstreamBytes.push(upstreamBlobGets(upstream, doff, img.herd).bytes / hsize)
-      }
-      const s = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, summary(v)]))
-      results.scenarios.herd = s
-      const m = (k) => s[k].median
-      const sc = `${n} concurrent cold ${htag} pulls (slowest)`
-      rows.push(
-        {
-          scenario: sc,
-          system: 'crproxy, cache (emptied)',
-          value: m('herd'),
-          unit: 's',
-          extra: `1 cold pull ${m('single').toFixed(2)} s; same ${n} warm ${m('warmHerd').toFixed(2)} s; upstream sent ${m('upstreamBytes').toFixed(2)} blobs in ${m('upstreamGets')} GET(s)`,
-          ratios: [
-            { label: `of 1 cold pull (target ≤ 1.3)`, value: m('herd') / m('single') },
-            { label: `of ${n} warm`, value: m('herd') / m('warmHerd') },
-          ],
-        },
-        {
-          scenario: sc,
-          system: 'dist-proxy (storage emptied)',
-          value: m('distHerd'),
-          unit: 's',
-          extra: `1 cold pull ${m('distSingle').toFixed(2)} s; upstream sent ${m('distUpstreamBytes').toFixed(2)} blobs`,
-          ratios: [{ label: 'of 1 cold pull', value: m('distHerd') / m('distSingle') }],
-        },
-      )
-      targets.push(
-        { name: `${n} concurrent cold pulls: wall ÷ one cold pull`, value: m('herd') / m('single'), op: '<=', threshold: 1.3, unit: 'x' },
-        { name: `${n} concurrent cold pulls: upstream bytes ÷ blob size`, value: Math.max(...t.upstreamBytes), op: '<=', threshold: 1.0, unit: 'x' },
-      )
-    }
+    if (cfg.only.has('herd')) await herd(ctx, 'herd', cfg.herd, 'single')
+    if (cfg.only.has('herd20')) await herd(ctx, 'herd20', cfg.herd20, 'warm')
 
     // ------------------------------------------------------------ manifest by tag (wrk)
     const wrkRun = async (label, systems, url, headers) => {
@@ -613,6 +475,7 @@ async function main() {
     }
 
     results.rows = rows
+    results.tables = tables
     results.targets = checkTargets(targets)
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {})
@@ -623,13 +486,14 @@ async function main() {
   }
 
   mkdirSync(dirname(cfg.out), { recursive: true })
-  results.markdown = markdownTable(rows)
+  results.markdown = [markdownTable(rows), ...results.tables.map((t) => `${t.title}\n\n${markdownGrid(t)}`)].join('\n\n')
   writeFileSync(cfg.out, JSON.stringify(results, null, 2) + '\n')
   const m = results.machine
   console.log(
     `\ncrproxy benchmark — ${m.cpus} × ${m.cpuModel}, node ${process.version}; load average before ${m.loadBefore.join(' ')}, after ${m.loadAfter.join(' ')}; ${results.seconds} s\n`,
   )
   console.log(printTable(rows))
+  for (const t of results.tables) console.log(`\n${printGrid(t)}`)
   console.log(`\n${printTargets(results.targets)}\n\nwrote ${cfg.out}`)
 }
 

@@ -3,7 +3,7 @@
 // in one process, and wrk for request rates.
 import { run } from './procs.mjs'
 
-const FMT = '%{http_code} %{time_total} %{size_download}\\n'
+const FMT = '%{http_code} %{time_total} %{size_download} %{time_starttransfer}\\n'
 
 function parseLines(stdout) {
   return stdout
@@ -11,19 +11,24 @@ function parseLines(stdout) {
     .split('\n')
     .filter(Boolean)
     .map((l) => {
-      const [code, total, size] = l.trim().split(/\s+/)
-      return { status: Number(code), seconds: Number(total), bytes: Number(size) }
+      const [code, total, size, ttfb] = l.trim().split(/\s+/)
+      return { status: Number(code), seconds: Number(total), bytes: Number(size), ttfb: Number(ttfb) }
     })
 }
 
-/** One GET; { status, seconds, bytes }. Throws unless 200 with expectBytes (when given). */
-export async function curlGet(url, { headers = {}, expectBytes } = {}) {
-  const args = ['-s', '-o', '/dev/null', '-w', FMT]
+/**
+ * One GET; { status, seconds, bytes, ttfb (time to the first byte, s) }.
+ * Throws unless expectStatus (200) with expectBytes (when given). `curlArgs`
+ * go to curl as they are (e.g. --cacert, -L).
+ */
+export async function curlGet(url, { headers = {}, expectBytes, expectStatus = 200, range, curlArgs = [] } = {}) {
+  const args = ['-s', '-o', '/dev/null', '-w', FMT, ...curlArgs]
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`)
+  if (range) args.push('-r', range)
   args.push(url)
   const { stdout } = await run('curl', args)
   const [r] = parseLines(stdout)
-  check(url, r, expectBytes)
+  check(url, r, expectBytes, expectStatus)
   return r
 }
 
@@ -31,8 +36,8 @@ export async function curlGet(url, { headers = {}, expectBytes } = {}) {
  * n concurrent GETs of url from one curl process (all started at once).
  * Returns { wall (s, parent-measured), slowest (s, max time_total), bytes, each }.
  */
-export async function curlParallel(url, n, { expectBytes } = {}) {
-  const args = ['-s', '--no-progress-meter', '-Z', '--parallel-immediate', '--parallel-max', String(Math.min(n, 300)), '-w', FMT]
+export async function curlParallel(url, n, { expectBytes, curlArgs = [] } = {}) {
+  const args = ['-s', '--no-progress-meter', '-Z', '--parallel-immediate', '--parallel-max', String(Math.min(n, 300)), '-w', FMT, ...curlArgs]
   for (let i = 0; i < n; i++) args.push(url, '-o', '/dev/null')
   const { stdout, ms } = await run('curl', args)
   const each = parseLines(stdout)
@@ -46,8 +51,8 @@ export async function curlParallel(url, n, { expectBytes } = {}) {
   }
 }
 
-function check(url, r, expectBytes) {
-  if (!r || r.status !== 200) throw new Error(`GET ${url}: status ${r?.status}`)
+function check(url, r, expectBytes, expectStatus = 200) {
+  if (!r || r.status !== expectStatus) throw new Error(`GET ${url}: status ${r?.status}, expected ${expectStatus}`)
   if (expectBytes !== undefined && r.bytes !== expectBytes) {
     throw new Error(`GET ${url}: ${r.bytes} bytes, expected ${expectBytes}`)
   }

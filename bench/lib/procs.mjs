@@ -117,6 +117,20 @@ export function httpStatus(url, timeoutMs = 2000) {
   })
 }
 
+/** One GET; resolves the body as text (throws unless 200). */
+export function httpText(url, timeoutMs = 5000) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { timeout: timeoutMs, agent: false }, (res) => {
+      const chunks = []
+      res.on('data', (c) => chunks.push(c))
+      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(new Error(`GET ${url}: ${res.statusCode}`))))
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(new Error(`GET ${url}: timeout`)))
+    req.on('error', reject)
+  })
+}
+
 /** Polls url until it answers with an accepted status; returns ms since `since` (hrtime ns). */
 export async function waitHttp(url, { daemon, timeoutMs = 20_000, intervalMs = 20, accept = (s) => s > 0, since } = {}) {
   const t0 = since ?? process.hrtime.bigint()

@@ -29,6 +29,8 @@ export function fmt(value, unit) {
       return `${value.toFixed(0)} req/s`
     case 'x':
       return `${value.toFixed(2)}×`
+    case 'CPU-s':
+      return `${value.toFixed(2)} CPU-s`
     default:
       return `${value} ${unit}`
   }
@@ -73,12 +75,12 @@ export function markdownTable(rows) {
   return out.join('\n')
 }
 
-/** targets: { name, value, op: '>=' | '<=' | '<', threshold, unit } → with met. */
+/** targets: { name, value, op: '>=' | '<=' | '<' | '==', threshold, unit } → with met. */
 export function checkTargets(targets) {
   return targets.map((t) => {
     const met =
       Number.isFinite(t.value) &&
-      (t.op === '>=' ? t.value >= t.threshold : t.op === '<=' ? t.value <= t.threshold : t.value < t.threshold)
+      (t.op === '>=' ? t.value >= t.threshold : t.op === '<=' ? t.value <= t.threshold : t.op === '==' ? t.value === t.threshold : t.value < t.threshold)
     return { ...t, met }
   })
 }
@@ -87,4 +89,16 @@ export function printTargets(checked) {
   return checked
     .map((t) => `${t.met ? 'MET    ' : 'MISSED '} ${t.name}: ${fmt(t.value, t.unit)} (target ${t.op} ${fmt(t.threshold, t.unit)})`)
     .join('\n')
+}
+
+/** A small table: { title, head: [..], rows: [[..]] }, first column left-aligned, the others right. */
+export function printGrid({ title, head, rows }) {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)))
+  const line = (c) => c.map((s, i) => (i === 0 ? String(s).padEnd(widths[i]) : String(s).padStart(widths[i]))).join('  ').trimEnd()
+  return [title, line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
+}
+
+/** Markdown version of printGrid's table. */
+export function markdownGrid({ head, rows }) {
+  return [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i ? '---:' : '---')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
 }

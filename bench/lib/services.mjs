@@ -2,12 +2,14 @@
 // upstream, and in its pull-through proxy mode), nginx serving the upstream's
 // blob files straight from disk, and crproxy (the built CLI).
 import { mkdirSync, writeFileSync, rmSync, createReadStream, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import http from 'node:http'
 import { freePort, startDaemon, waitHttp } from './procs.mjs'
 
 export const REGISTRY_BIN = '/usr/bin/docker-registry'
+const here = dirname(fileURLToPath(import.meta.url))
 
 const q = JSON.stringify // JSON strings are valid YAML and nginx strings
 
@@ -24,9 +26,10 @@ export function cleanEnv(extra = {}) {
 /**
  * distribution 2.8 with filesystem storage and no auth; with `proxy` it is a
  * pull-through cache of that upstream. restart({ empty: true }) starts it
- * again on the same port with its storage emptied.
+ * again on the same port with its storage emptied. `env` adds variables (e.g.
+ * SSL_CERT_FILE for an HTTPS remote with a private CA).
  */
-export async function startRegistry({ dir, name, proxy }) {
+export async function startRegistry({ dir, name, proxy, env = {} }) {
   const storage = join(dir, 'storage')
   mkdirSync(storage, { recursive: true })
   const port = await freePort()
@@ -56,7 +59,7 @@ export async function startRegistry({ dir, name, proxy }) {
   const url = `http://127.0.0.1:${port}`
   const reg = { name, url, port, storage, logPath, daemon: null }
   reg.start = async () => {
-    reg.daemon = startDaemon(REGISTRY_BIN, ['serve', configPath], logPath, cleanEnv())
+    reg.daemon = startDaemon(REGISTRY_BIN, ['serve', configPath], logPath, cleanEnv(env))
     await waitHttp(`${url}/v2/`, { daemon: reg.daemon })
   }
   reg.stop = async () => {
@@ -127,18 +130,21 @@ http {
 /**
  * crproxy from the built CLI. `cacheDir` undefined = no cache. `empty` wipes
  * the cache dir before starting. Returns the handle with start-up time (ms
- * from spawn to the first 200 from /healthz).
+ * from spawn to the first 200 from /healthz). `env` adds variables (e.g.
+ * NODE_EXTRA_CA_CERTS). `threadNames` preloads thread-names.cjs, so that
+ * its threads' CPU can be told apart (threads.mjs).
  */
-export async function startCrproxy({ bin, dir, name, upstream, cacheDir, verify = true, empty = false, port, extraArgs = [], nodeArgs = [] }) {
+export async function startCrproxy({ bin, dir, name, upstream, cacheDir, verify = true, empty = false, port, extraArgs = [], nodeArgs = [], env = {}, threadNames = false }) {
   mkdirSync(dir, { recursive: true })
   if (cacheDir && empty) rmSync(cacheDir, { recursive: true, force: true })
   port ??= await freePort()
-  const args = [...nodeArgs, bin, '--listen', `127.0.0.1:${port}`, '--default-registry', upstream]
+  const preload = threadNames ? ['--require', join(here, 'thread-names.cjs')] : []
+  const args = [...preload, ...nodeArgs, bin, '--listen', `127.0.0.1:${port}`, '--default-registry', upstream]
   if (cacheDir) args.push('--cache-dir', cacheDir)
   if (!verify) args.push('--no-verify-on-serve')
   args.push(...extraArgs)
   const logPath = join(dir, `${name}.log`)
-  const daemon = startDaemon(process.execPath, args, logPath, cleanEnv())
+  const daemon = startDaemon(process.execPath, args, logPath, cleanEnv(env))
   const url = `http://127.0.0.1:${port}`
   const startupMs = await waitHttp(`${url}/healthz`, { daemon, intervalMs: 2, accept: (s) => s === 200, since: daemon.startedAt })
   return { name, url, port, daemon, startupMs, pid: () => daemon.pid, stop: () => daemon.stop(), cacheDir, verify }
@@ -188,27 +194,17 @@ export async function pushManifest(registry, repo, tag, mediaType, raw) {
   return res.headers['docker-content-digest']
 }
 
-// A bare TCP relay in Node: no HTTP parsing, no hashing, no cache; each
-// client connection is piped to a new upstream connection and back. Nothing
-// written in Node that moves the bytes through user space can be faster, so
-// it is the cold scenario's floor for crproxy.
-const RELAY = `
-const net = require('node:net')
-const [port, host, upPort] = process.argv.slice(1).map((v, i) => (i === 1 ? v : Number(v)))
-net.createServer((c) => {
-  const u = net.connect(upPort, host)
-  c.pipe(u)
-  u.pipe(c)
-  c.on('error', () => u.destroy())
-  u.on('error', () => c.destroy())
-}).listen(port, host)
-`
-
-export async function startRelay({ dir, upstream }) {
+/**
+ * An HTTP-unaware TCP relay in a Node process, in front of `upstream`; the
+ * cold scenario's floors. Modes (relay.cjs): pipe, pooled, hash.
+ */
+export async function startRelay({ dir, upstream, mode }) {
+  mkdirSync(dir, { recursive: true })
   const port = await freePort()
   const up = new URL(upstream)
-  const daemon = startDaemon(process.execPath, ['-e', RELAY, String(port), up.hostname, up.port], join(dir, 'relay.log'), cleanEnv())
+  const name = `relay-${mode}`
+  const daemon = startDaemon(process.execPath, [join(here, 'relay.cjs'), mode, String(port), up.hostname, up.port, dir], join(dir, `${name}.log`), cleanEnv())
   const url = `http://${up.hostname}:${port}`
   await waitHttp(`${url}/v2/`, { daemon })
-  return { name: 'relay', url, port, daemon, pid: () => daemon.pid, stop: () => daemon.stop() }
+  return { name, url, port, daemon, pid: () => daemon.pid, stop: () => daemon.stop() }
 }
