@@ -20,7 +20,7 @@
 //   BENCH_HERD_MIB=64        the blob they pull (50 copies of 256 MiB take ~10 s a pass here)
 //   BENCH_WRK_SECONDS=5      duration of each wrk run (32 connections, 2 threads)
 //   BENCH_STARTUP_BLOBS=100000  blobs in the start-up index scenario
-//   BENCH_ONLY=cold,warm,...  scenarios to run: cold warm concurrent herd manifest small startup
+//   BENCH_ONLY=cold,warm,...  scenarios to run: cold warm concurrent herd manifest small startup coldrange
 //   BENCH_DIR=/path          work directory (default: a fresh temp dir, removed at the end)
 //   BENCH_KEEP=1             keep the work directory
 //   BENCH_OUT=path           results file (default bench/out/results.json)
@@ -31,7 +31,7 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, c
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { curlGet, curlParallel, wrk } from './lib/clients.mjs'
+import { curlGet, curlParallel, curlRange, wrk } from './lib/clients.mjs'
 import { makeFakeCache } from './lib/fake-cache.mjs'
 import { cpuSeconds, freePort, loadavg, memory, resetPeak, run, sampleRss, startDaemon, waitHttp } from './lib/procs.mjs'
 import { checkTargets, markdownTable, mibps, printTable, printTargets, summary } from './lib/report.mjs'
@@ -56,7 +56,7 @@ const cfg = {
   herdMiB: Math.max(1, int('BENCH_HERD_MIB', 64)),
   wrkSeconds: Math.max(1, int('BENCH_WRK_SECONDS', 5)),
   startupBlobs: int('BENCH_STARTUP_BLOBS', 100_000),
-  only: new Set((env.BENCH_ONLY || 'cold,warm,concurrent,herd,manifest,small,startup').split(',').map((s) => s.trim())),
+  only: new Set((env.BENCH_ONLY || 'cold,warm,concurrent,herd,manifest,small,startup,coldrange').split(',').map((s) => s.trim())),
   bin: resolve(env.CRPROXY_BIN || join(root, 'bin', 'crproxy')),
   nodeArgs: (env.CRPROXY_NODE_ARGS || '').split(/\s+/).filter(Boolean),
   out: resolve(env.BENCH_OUT || join(root, 'bench', 'out', 'results.json')),
@@ -340,6 +340,63 @@ async function main() {
       targets.push(
         { name: 'cold pull, crproxy with cache ÷ direct (speed)', value: m('direct') / m('crproxy'), op: '>=', threshold: 0.85, unit: 'x' },
         { name: 'cold pull, crproxy without cache ÷ direct (speed, reported)', value: m('direct') / m('crproxyNoCache'), op: '>=', threshold: 0.85, unit: 'x' },
+      )
+    }
+
+    // ------------------------------------------------------------ coldrange: a lazy puller's footer read
+    if (cfg.only.has('coldrange')) {
+      log(`cold tail Range (bytes=-100) of the ${tag} blob × ${cfg.rounds}`)
+      const t = { direct: [], crproxy: [], crproxyTtfb: [], coldPull: [], cached: [], upstreamGets: [], upstreamBytes: [] }
+      const flush = () => run('sync', [])
+      const committed = async (s) => {
+        const deadline = Date.now() + 120_000
+        while (Date.now() < deadline) {
+          const text = await (await fetch(`${s.url}/metrics`)).text()
+          if (/^crproxy_cache_blobs 1$/m.test(text)) return
+          await new Promise((r) => setTimeout(r, 20))
+        }
+        throw new Error('coldrange: the blob was not cached within 120 s')
+      }
+      for (let r = 0; r < cfg.rounds; r++) {
+        t.direct.push((await curlRange(bigUrl(upstream), 'bytes=-100', { expectBytes: 100 })).seconds)
+        const cold = await crp({ name: 'crproxy-cold', cacheDir: cacheCold, empty: true })
+        await flush()
+        const off = statSync(upstream.logPath).size
+        const t0 = Date.now()
+        const tail = await curlRange(bigUrl(cold), 'bytes=-100', { expectBytes: 100 })
+        t.crproxy.push(tail.seconds)
+        t.crproxyTtfb.push(tail.ttfb)
+        await committed(cold)
+        t.cached.push((Date.now() - t0) / 1000)
+        await getBig(cold) // a hit: the upstream sends nothing more
+        await new Promise((r) => setTimeout(r, 200)) // the access log line follows the response
+        const up = upstreamBlobGets(upstream, off, img.big)
+        t.upstreamGets.push(up.count)
+        t.upstreamBytes.push(up.bytes / size)
+        await cold.stop()
+        const whole = await crp({ name: 'crproxy-cold', cacheDir: cacheCold, empty: true })
+        await flush()
+        t.coldPull.push((await getBig(whole)).seconds)
+        await whole.stop()
+      }
+      const s = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, summary(v)]))
+      results.scenarios.coldrange = s
+      const m = (k) => s[k].median
+      const sc = `cold tail Range (bytes=-100) of a ${tag} blob (time)`
+      rows.push(
+        { scenario: sc, system: 'direct (upstream)', value: m('direct'), unit: 's' },
+        {
+          scenario: sc,
+          system: 'crproxy, cache (emptied)',
+          value: m('crproxy'),
+          unit: 's',
+          extra: `first byte ${(m('crproxyTtfb') * 1000).toFixed(1)} ms; cold whole pull ${m('coldPull').toFixed(2)} s; cached after ${m('cached').toFixed(2)} s; upstream sent ${m('upstreamBytes').toFixed(4)} blobs in ${m('upstreamGets')} GETs`,
+          ratios: [{ label: 'of a cold whole pull (target ≤ 0.2)', value: m('crproxy') / m('coldPull') }],
+        },
+      )
+      targets.push(
+        { name: 'cold tail Range ÷ cold whole pull (time)', value: m('crproxy') / m('coldPull'), op: '<=', threshold: 0.2, unit: 'x' },
+        { name: 'cold tail Range, then a whole pull: upstream bytes ÷ blob size', value: Math.max(...t.upstreamBytes), op: '<=', threshold: 1.001, unit: 'x' },
       )
     }
 
