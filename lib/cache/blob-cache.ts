@@ -36,7 +36,7 @@ import { CachePaths, DIR_MODE, fillKey, hexOf, sourceId } from './paths.js'
 import { BlobReadStream } from './read-stream.js'
 import { type ScannedBlob, scanBlobs, sweepTemps } from './rebuild.js'
 import type { ByteRange } from '../registry/range.js'
-import type { BlobCacheOptions, BlobCacheStats, ChargedFile, FillClaim, FillFollower, FillProgress } from './types.js'
+import type { BlobCacheOptions, BlobCacheStats, ChargedFile, FillClaim, FillFollower, FillProgress, PartialRead } from './types.js'
 import { writerClaim } from './writer-claim.js'
 import { NotCacheableError } from './errors.js'
 
@@ -313,13 +313,71 @@ export class BlobCache {
     }
   }
 
-  async #claimOnce(hex: string, sid: string, digest: string): Promise<FillClaim | FollowResult> {
+  /**
+   * A writer's claim only when nobody fills this blob from this upstream
+   * (in this process or another) and it is not cached for it: the fill of a
+   * Range passed through (lib/handlers/cold-range.ts), which has no client
+   * to give a follower to. Null otherwise, or when the cache cannot take it.
+   */
+  async claimFree(digest: string, source: string): Promise<FillClaim | null> {
+    const hex = hexOf(digest)
+    if (!hex || !this.#writable || this.#closed) return null
+    const sid = sourceId(source)
+    if (!this.#sources.has(sid)) this.#sources.set(sid, source)
+    try {
+      for (let attempt = 0; attempt < 4; attempt++) {
+        const result = await this.#claimOnce(hex, sid, digest, false)
+        if (result === 'retry') continue
+        return result !== null && result.role === 'writer' ? result : null
+      }
+      return null
+    } catch (err) {
+      this.#warnOnce(errCode(err), 'cache claim failed: serving uncached', { digest, code: errCode(err) })
+      return null
+    }
+  }
+
+  /** Would a blob of this many bytes be cached now (writable, open, within the bound)? */
+  accepts(size: number): boolean {
+    return this.#writable && !this.#closed && this.#index.fits(size)
+  }
+
+  /**
+   * Part of a blob that a fill of this process (from this upstream) is
+   * writing now, read back from its temp file: when the fill knows the
+   * blob's length, `want(size)` names a range, and the fill has written
+   * that range's first byte. The bytes come as the fill writes them; the
+   * blob's final byte only after the fill's digest check. The range itself
+   * is not hashed (nothing can be, short of the whole blob). Null otherwise.
+   */
+  readFill(digest: string, source: string, want: (size: number) => ByteRange | null): PartialRead | null {
+    const hex = hexOf(digest)
+    const fill = hex ? this.#inflight.get(fillKey(sourceId(source), hex)) : undefined
+    const size = fill?.size
+    if (!fill || fill.state !== 'filling' || size === undefined) return null
+    const range = want(size)
+    if (!range || range.start >= fill.written || range.end >= size) return null
+    const handle = fill.acquire()
+    if (!handle) return null
+    const body = new BlobReadStream({
+      open: async () => ({ handle, size }),
+      range,
+      growth: fill.committedGrowth(),
+      onBytes: (n) => this.#metrics.served('cache', n),
+    })
+    // Someone reads it: the fill goes on if its own client leaves.
+    fill.followers++
+    body.once('close', () => fill.followers--)
+    return { size, range, body, idleMs: () => (fill.state === 'committed' ? 0 : Date.now() - fill.lastProgress) }
+  }
+
+  async #claimOnce(hex: string, sid: string, digest: string, follow = true): Promise<FillClaim | FollowResult> {
     const key = fillKey(sid, hex)
     const linked = this.#index.peek(hex) !== undefined && (await this.#origins.has(hex, sid))
     // Synchronous from here up to the Fill's registration, so that concurrent
     // claims in this process find it and follow it by events.
     const running = this.#inflight.get(key)
-    if (running) return followInflight(this.#follow, running)
+    if (running) return follow ? followInflight(this.#follow, running) : null
     // A fill of ours that just failed (an upstream 401 abandons it) may still
     // be removing its temp file: wait for that rather than take the file for
     // another process's lock and serve this request uncached.
@@ -329,7 +387,7 @@ export class BlobCache {
         return 'retry'
       }
     }
-    if (linked && this.#index.peek(hex)) return this.#followCommitted(hex)
+    if (linked && this.#index.peek(hex)) return follow ? this.#followCommitted(hex) : null
     const fill = new Fill(hex, sid, {
       paths: this.#paths,
       index: this.#index,
@@ -363,6 +421,7 @@ export class BlobCache {
           onUncached: (reason) => this.#metrics.uncached(reason),
           fits: (bytes) => this.#index.fits(bytes),
           onClientGone: (kept) => this.#metrics.clientGone(kept),
+          onBackground: (committed) => this.#metrics.background(committed),
           onClientBytes: (n) => this.#metrics.served('upstream', n),
           hasher: (size) => this.#pool.create(size),
           // Fills read into the hash pool's slots, which its workers hash in place.
@@ -371,9 +430,9 @@ export class BlobCache {
         })
       case 'committed': // by another process, behind our index's back
         this.#index.add(hex, fill.onDisk!.size, fill.onDisk!.ino)
-        return this.#followCommitted(hex)
+        return follow ? this.#followCommitted(hex) : null
       case 'locked':
-        return followForeign(this.#follow, hex, key)
+        return follow ? followForeign(this.#follow, hex, key) : null
     }
   }
 

@@ -26,6 +26,7 @@ export class CacheMetrics {
   readonly #verifySkipped
   readonly #clientGone
   readonly #uncached
+  readonly #background
 
   constructor(m: Metrics, gauges: Gauges) {
     this.#hits = m.counter('crproxy_cache_hits_total', 'Blob requests answered from the cache')
@@ -42,6 +43,10 @@ export class CacheMetrics {
     this.#clientGone = m.counter(
       'crproxy_cache_fills_client_gone_total',
       "Fills whose client left before the end: kept (followed, or half in) or dropped",
+    )
+    this.#background = m.counter(
+      'crproxy_cache_background_fills_total',
+      'Whole-blob fills for a Range passed through to the upstream (lazy pulling), by outcome: committed or failed',
     )
     this.#uncached = m.counter('crproxy_cache_uncached_total', 'Blob requests served from the upstream without caching, by reason (e.g. larger than --cache-max-size)')
     // The directory is shared by the workers: each sees (about) the same, so the node's figure is the largest, not the sum.
@@ -81,6 +86,10 @@ export class CacheMetrics {
 
   clientGone(kept: boolean): void {
     this.#clientGone.inc({ outcome: kept ? 'kept' : 'dropped' })
+  }
+
+  background(committed: boolean): void {
+    this.#background.inc({ outcome: committed ? 'committed' : 'failed' })
   }
 
   verifySkipped(): void {

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
 import type { HashWorkerPool } from '../integrity/hash-worker.js'
+import type { ByteRange } from '../registry/range.js'
 
 export interface BlobCacheOptions {
   /** Root of the store (created if missing). */
@@ -81,6 +82,13 @@ export interface FillClaim {
    * read into reused slots of memory: lib/upstream/slot-pool.ts).
    */
   fill(upstreamBody: Readable, size: number | undefined, wantsTail?: boolean, recycles?: boolean): Readable
+  /**
+   * fill() for no client: the body is read at disk speed to its end (an
+   * idle upstream is dropped after fillTimeout), verified and committed.
+   * Resolves true once committed, false when the fill failed or was not
+   * cached. It is counted (background fills) but no client's bytes.
+   */
+  fillInBackground(upstreamBody: Readable, size: number | undefined): Promise<boolean>
   /** Upstream did not answer 200: release the claim so followers go upstream themselves. */
   abandon(): void
   /** After fill(): why the body went to the client without being cached (e.g. larger than --cache-max-size); undefined when cached. */
@@ -92,6 +100,16 @@ export interface FillFollower {
   role: 'follower'
   size: number
   /** Tails the growing temp file; verified like a hit; errors if the fill fails. */
+  body: Readable
+  /** ms since the fill last wrote a byte (0 once it is complete). */
+  idleMs(): number
+}
+
+/** A range read back from a fill in progress (BlobCache.readFill). */
+export interface PartialRead {
+  /** The blob's length. */
+  size: number
+  range: ByteRange
   body: Readable
   /** ms since the fill last wrote a byte (0 once it is complete). */
   idleMs(): number

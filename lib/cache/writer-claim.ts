@@ -10,6 +10,10 @@
 // pull with Range), if someone else follows it, or if half of the blob is
 // already in. A client that asked for a closed range (a one-byte probe) does
 // not make the proxy fetch and store the whole blob after it left.
+//
+// fillInBackground() is the same fill with no client at all (the whole blob
+// behind a Range that was passed through): it is read to its end at disk
+// speed and counted apart.
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from '../log.js'
@@ -33,10 +37,12 @@ export interface WriterClaimOptions {
   fits: (bytes: number) => boolean
   /** The writer's client left: was the fill kept going or dropped? */
   onClientGone?: (kept: boolean) => void
+  /** A fill with no client settled: committed or not. */
+  onBackground?: (committed: boolean) => void
   onClientBytes: (n: number) => void
   /** SHA-256 for a body of this size (a worker thread for big ones). */
   hasher?: (size: number | undefined) => Hasher
-  /** Slots for a fill whose client recycles its chunks (tee.ts). */
+  /** Slots for a fill whose client recycles its chunks, or has none (tee.ts). */
   slots?: SlotPool | undefined
   log: Logger
 }
@@ -70,26 +76,44 @@ export function writerClaim(fill: Fill, opts: WriterClaimOptions): FillClaim {
     return first
   }
   let notCached: string | undefined
+  /** The Tee's client stream, or the verified uncached body; keepWithoutClient absent: always kept. */
+  const start = (body: Readable, size: number | undefined, keepWithoutClient?: (received: number) => boolean, recycles = false): Readable => {
+    const hasher = opts.hasher?.(size)
+    if (!use()) return uncached(body, digest, size, hasher)
+    const refused = opts.refuses(size)
+    if (refused !== undefined) {
+      fill.abort(new Error('not cacheable: ' + refused))
+      notCached = refused
+      opts.onUncached?.(refused)
+      log.info('blob not cached: served from the upstream', { digest, size, reason: refused })
+      body.on('data', (c: Buffer) => opts.onClientBytes(c.length))
+      return uncached(body, digest, size, hasher)
+    }
+    opts.onMiss?.()
+    fill.start(size)
+    return new Tee(body, {
+      digest,
+      size,
+      sink: fill,
+      idleTimeout: fillTimeout,
+      onClientBytes: opts.onClientBytes,
+      hasher,
+      keepWithoutClient,
+      fits: opts.fits,
+      slots: recycles && opts.slots ? { pool: opts.slots, budget: opts.slots.budget(SLOTS_PER_FILL) } : undefined,
+      log,
+    }).client
+  }
   return {
     role: 'writer',
     get uncached() {
       return notCached
     },
-    fill: (body, size, wantsTail = true, recycles = false) => {
-      const hasher = opts.hasher?.(size)
-      if (!use()) return uncached(body, digest, size, hasher)
-      const refused = opts.refuses(size)
-      if (refused !== undefined) {
-        fill.abort(new Error('not cacheable: ' + refused))
-        notCached = refused
-        opts.onUncached?.(refused)
-        log.info('blob not cached: served from the upstream', { digest, size, reason: refused })
-        body.on('data', (c: Buffer) => opts.onClientBytes(c.length))
-        return uncached(body, digest, size, hasher)
-      }
-      opts.onMiss?.()
-      fill.start(size)
-      const keepWithoutClient = (received: number) => {
+    fill: (body, size, wantsTail = true, recycles = false) =>
+      start(
+        body,
+        size,
+        (received) => {
         const kept = wantsTail || fill.followers > 0 || (size !== undefined && received * 2 >= size)
         opts.onClientGone?.(kept)
         log.info(kept ? 'client left: fill goes on' : 'client left early: fill dropped', {
@@ -100,19 +124,25 @@ export function writerClaim(fill: Fill, opts: WriterClaimOptions): FillClaim {
           followers: fill.followers,
         })
         return kept
-      }
-      return new Tee(body, {
+      },
+        recycles,
+      ),
+    fillInBackground: async (body, size) => {
+      // Slots are safe: the client is gone before the first chunk.
+      const client = start(body, size, undefined, true)
+      // No client: the Tee pushes nothing to it and the fill runs at disk
+      // speed (an uncached body is let go with it).
+      client.on('error', () => {})
+      client.destroy()
+      await fill.until(() => false)
+      const committed = fill.state === 'committed'
+      opts.onBackground?.(committed)
+      log.info(committed ? 'background fill committed' : 'background fill failed', {
         digest,
         size,
-        sink: fill,
-        idleTimeout: fillTimeout,
-        onClientBytes: opts.onClientBytes,
-        hasher,
-        keepWithoutClient,
-        fits: opts.fits,
-        slots: recycles && opts.slots ? { pool: opts.slots, budget: opts.slots.budget(SLOTS_PER_FILL) } : undefined,
-        log,
-      }).client
+        ...(fill.error ? { reason: fill.error.message } : {}),
+      })
+      return committed
     },
     abandon: () => {
       if (!use()) return

@@ -1,8 +1,9 @@
 // Blob responses built by the proxy itself (hits, fills, followers): their
-// headers, a blob stream sent with its read buffers recycled, and a Range cut
-// from a whole, verified blob stream.
+// headers, a blob stream sent with its read buffers recycled, a Range cut
+// from a whole, verified blob stream, and the guard that cuts a follower
+// whose fill stopped.
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
-import type { Readable } from 'node:stream'
+import type { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { BlobReadStream } from '../cache/read-stream.js'
 import { FillClientStream } from '../cache/tee.js'
@@ -97,4 +98,17 @@ export function sendBlob(stream: Readable, res: ServerResponse): Promise<void> {
     res.once('error', onError)
     stream.resume()
   })
+}
+
+/**
+ * Calls onStall when the fill being followed has written nothing for `ms`
+ * while this follower had read all of it and its client was keeping up.
+ */
+export function guardProgress(f: { body: Readable; idleMs(): number }, res: Writable, ms: number, onStall: () => void): () => void {
+  if (!Number.isFinite(ms) || ms <= 0) return () => {}
+  const timer = setInterval(() => {
+    if (!res.writableNeedDrain && f.body.readableLength === 0 && f.idleMs() >= ms) onStall()
+  }, Math.max(50, Math.min(1000, ms / 4)))
+  timer.unref()
+  return () => clearInterval(timer)
 }

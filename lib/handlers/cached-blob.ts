@@ -2,25 +2,24 @@
 // upstream:
 //
 //   hit for this upstream ─authorised─▶ served from disk (verified)
+//   miss, one Range other than `bytes=0-` ─▶ cold-range.ts (lazy pulling)
 //   miss ─claim─▶ writer:   one upstream GET, teed to the cache and the client
 //             ├─▶ follower: streams the fill; no progress within
 //             │             --follow-timeout ─▶ fetches on its own
 //             └─▶ none:     uncached (a Range still cut from the verified whole)
 import { once } from 'node:events'
-import type { Readable, Writable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+import type { Readable } from 'node:stream'
 import type { FillClaim, FillFollower } from '../cache/types.js'
 import type { ProxyDeps, RequestContext } from '../context.js'
 import { rangeNotSatisfiable, UpstreamError } from '../errors.js'
 import { parseRange } from '../registry/range.js'
 import { upstreamSource } from '../registry/upstreams.js'
-import { VerifyDigest } from '../integrity/verify-digest.js'
 import { isDigestMismatch } from '../integrity/integrity-error.js'
-import type { UpstreamResponse } from '../upstream/types.js'
 import { authorised, granted } from './blob-access.js'
-import { blobHeaders, partialHeaders, sendBlob, sendRange } from './blob-response.js'
-import { proxy, recordTargetAccess, type Target, throwStorageRefusal, wholeBlob } from './pass-through.js'
-import { contentLength, responseHeaders, sendUpstream } from './upstream-response.js'
+import { fetchUncached, fill } from './blob-fill.js'
+import { blobHeaders, guardProgress, partialHeaders, sendBlob, sendRange } from './blob-response.js'
+import { coldRange, serveColdRange } from './cold-range.js'
+import { proxy, type Target } from './pass-through.js'
 import { NotCacheableError, StalledError } from '../cache/errors.js'
 
 export async function serveBlobWithCache(ctx: RequestContext, deps: ProxyDeps, t: Target, digest: string): Promise<void> {
@@ -38,15 +37,16 @@ export async function serveBlobWithCache(ctx: RequestContext, deps: ProxyDeps, t
     if (served) return
     // The file vanished or no longer matched (evicted): fetch it again below.
   }
-  // A Range on a miss is cut from the whole blob as it is fetched (and
-  // verified) into the cache: a range the proxy passed through could not be
-  // checked against the digest.
   if (ctx.head) return proxy(ctx, deps, t)
+  // A Range its client wants at once (a lazy puller's footer, a chunk):
+  // passed to the upstream, the cache filled in the background.
+  const cold = coldRange(ctx.req.headers.range)
+  if (cold && (await serveColdRange(ctx, deps, t, digest, cold))) return
 
   // A follower whose fill fails before its first byte has answered nothing:
   // the blob is a miss again, and this request claims it once more (as a
-  // writer, most likely). Not proxy(): a Range passed through would not be
-  // verified.
+  // writer, most likely). Not proxy(): a `bytes=0-` passed through would not
+  // be verified.
   for (let attempt = 1; ; attempt++) {
     const claim = await claimWithin(cache, digest, source, deps.followTimeout)
     if (claim === 'timeout') {
@@ -106,74 +106,6 @@ async function claimWithin(
   return first
 }
 
-/** The writer of a miss: one upstream GET, teed to the cache and the client. */
-async function fill(ctx: RequestContext, deps: ProxyDeps, t: Target, claim: FillClaim, digest: string): Promise<void> {
-  // The fill may outlive this client (others may be waiting on it), so its
-  // upstream request must not die with the client's signal.
-  const controller = new AbortController()
-  let res: UpstreamResponse
-  try {
-    res = await deps.registry.request({ ...wholeBlob(t, controller.signal), log: ctx.log })
-  } catch (err) {
-    claim.abandon()
-    throw err
-  }
-  recordTargetAccess(ctx, deps, t, res.status)
-  if (res.status !== 200) {
-    claim.abandon()
-    ctx.source = 'upstream'
-    throwStorageRefusal(ctx, t, res)
-    return sendUpstream(ctx, res, responseHeaders(ctx, deps, t.upstream, res))
-  }
-  ctx.source = 'fill'
-  const size = contentLength(res)
-  const out = responseHeaders(ctx, deps, t.upstream, res)
-  out['docker-content-digest'] = digest
-  // The fill fails unless exactly this many bytes arrive (lib/cache/fill.ts).
-  if (size !== undefined) out['content-length'] = String(size)
-  const ranged = ctx.req.headers.range !== undefined
-  // sendBlob hands each chunk back once written: the fill may reuse its memory.
-  const body = claim.fill(res.body, size, wantsTail(ctx, size), !ranged)
-  if (claim.uncached !== undefined) ctx.source = 'upstream'
-  if (ranged) return sendRange(ctx, out, body, size)
-  ctx.res.writeHead(200, out)
-  await sendBlob(body, ctx.res)
-}
-
-/**
- * Does this request want the blob to its last byte (no Range, one that does
- * not parse, or one that runs to the end)? Such a pull, when cut, is resumed,
- * so its fill is worth finishing; a closed or unsatisfiable range's is not
- * (writer-claim.ts).
- */
-function wantsTail(ctx: RequestContext, size: number | undefined): boolean {
-  if (ctx.req.headers.range === undefined || size === undefined) return true
-  const range = parseRange(ctx.req.headers.range, size)
-  return range === null || (range !== 'unsatisfiable' && range.end === size - 1)
-}
-
-/**
- * A blob fetched for this request alone, verified on its way, not cached
- * (no fill to join, or one that makes no progress): the plain pass-through,
- * except that a Range is cut from the verified whole, as on a miss.
- */
-async function fetchUncached(ctx: RequestContext, deps: ProxyDeps, t: Target, digest: string): Promise<void> {
-  if (ctx.req.headers.range === undefined) return proxy(ctx, deps, t)
-  const res = await deps.registry.request({ ...wholeBlob(t, ctx.signal), log: ctx.log })
-  ctx.source = 'upstream'
-  recordTargetAccess(ctx, deps, t, res.status)
-  throwStorageRefusal(ctx, t, res)
-  const out = responseHeaders(ctx, deps, t.upstream, res)
-  if (res.status !== 200) return sendUpstream(ctx, res, out)
-  out['docker-content-digest'] = digest
-  const size = contentLength(res)
-  // VerifyDigest fails unless exactly this many bytes arrive.
-  if (size !== undefined) out['content-length'] = String(size)
-  const verify = new VerifyDigest({ digest, size, hasher: deps.hashing.create(size) })
-  pipeline(res.body, verify).catch(() => {}) // errors surface on `verify`
-  return sendRange(ctx, out, verify, size)
-}
-
 /**
  * Streams someone else's fill. Nothing is answered before its first bytes
  * are readable, so a fill that fails before then (its upstream died, stalled
@@ -206,19 +138,6 @@ async function serveFollower(ctx: RequestContext, deps: ProxyDeps, f: FillFollow
     stopGuard()
   }
   return 'served'
-}
-
-/**
- * Calls onStall when the fill being followed has written nothing for `ms`
- * while this follower had read all of it and its client was keeping up.
- */
-function guardProgress(f: FillFollower, res: Writable, ms: number, onStall: () => void): () => void {
-  if (!Number.isFinite(ms) || ms <= 0) return () => {}
-  const timer = setInterval(() => {
-    if (!res.writableNeedDrain && f.body.readableLength === 0 && f.idleMs() >= ms) onStall()
-  }, Math.max(50, Math.min(1000, ms / 4)))
-  timer.unref()
-  return () => clearInterval(timer)
 }
 
 /** Serves a cached blob; false when its file is gone and the caller must refetch. */

@@ -91,7 +91,9 @@ t.test('another upstream is never served this upstream cached blob', async (t) =
       const o = await fetchOutcome(proxy.url, r.path, { headers: { ...r.headers, ...(range ? { range } : {}) } })
       const label = `${r.label}${range ? ` Range ${range}` : ''}`
       t.ok(evil.blobGets(L) > before, `${label}: the request went to its own upstream`)
-      t.notOk(o.complete && (o.status === 200 || o.status === 206), `${label}: no complete answer (the bytes it sent do not verify)`)
+      // A Range on a miss is that upstream's own answer, passed on
+      // (cold-range.ts): not verifiable, and never the cached layer.
+      if (!range) t.notOk(o.complete && o.status === 200, `${label}: no complete answer (the bytes it sent do not verify)`)
       const start = range ? Number(/=(\d+)/.exec(range)![1]) : 0
       const leaked = o.body.length > 0 && layer.subarray(start, start + o.body.length).equals(o.body)
       t.notOk(leaked, `${label}: not one byte of the cached layer (${o.body.length} bytes received)`)
