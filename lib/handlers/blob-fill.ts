@@ -8,7 +8,7 @@ import type { ProxyDeps, RequestContext } from '../context.js'
 import { VerifyDigest } from '../integrity/verify-digest.js'
 import { parseRange } from '../registry/range.js'
 import type { UpstreamResponse } from '../upstream/types.js'
-import { sendRange } from './blob-response.js'
+import { sendBlob, sendRange } from './blob-response.js'
 import { proxy, recordTargetAccess, type Target, throwStorageRefusal, wholeBlob } from './pass-through.js'
 import { contentLength, responseHeaders, sendUpstream } from './upstream-response.js'
 
@@ -53,11 +53,13 @@ export async function teeToClient(
   out['docker-content-digest'] = digest
   // The fill fails unless exactly this many bytes arrive (lib/cache/fill.ts).
   if (size !== undefined) out['content-length'] = String(size)
-  const body = claim.fill(res.body, size, wantsTail(ctx, size))
+  const ranged = ctx.req.headers.range !== undefined
+  // sendBlob hands each chunk back once written: the fill may reuse its memory.
+  const body = claim.fill(res.body, size, wantsTail(ctx, size), !ranged)
   if (claim.uncached !== undefined) ctx.source = 'upstream'
-  if (ctx.req.headers.range !== undefined) return sendRange(ctx, out, body, size)
+  if (ranged) return sendRange(ctx, out, body, size)
   ctx.res.writeHead(200, out)
-  await pipeline(body, ctx.res)
+  await sendBlob(body, ctx.res)
 }
 
 /**

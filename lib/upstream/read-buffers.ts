@@ -45,8 +45,15 @@ export class ReadBuffers {
   /** Next read position in #slot, and the start of what was read but not handed on yet. */
   #at = 0
   #from = 0
-  /** The buffer the socket reads into next is #slot's free part (else #buf). */
+  /** The buffer the socket reads into next is #slot's free part (else #buf, or #spare). */
   #intoSlot = false
+  /**
+   * Where the read after a wait for a slot lands (the socket's next buffer
+   * is chosen before the wait starts): small, and copied into the slot the
+   * wait ended with, so that a fill's bytes all reach the hash worker in place.
+   */
+  readonly #spare = Buffer.allocUnsafeSlow(16 * 1024)
+  #intoSpare = false
   #flushing: NodeJS.Immediate | null = null
   #waiting = false
   /** Bytes still to come of the body being read into slots: those are handed on at once. */
@@ -95,7 +102,7 @@ export class ReadBuffers {
   readonly next = (): Buffer => {
     const slot = this.#slot
     if (this.#intoSlot && slot !== null) return slot.buf.subarray(this.#at)
-    return this.#buf
+    return this.#intoSpare ? this.#spare : this.#buf
   }
 
   /** For net's onread: a read of n bytes landed in buf. Returns false to stop reading. */
@@ -111,7 +118,18 @@ export class ReadBuffers {
   #onRead(n: number, buf: Uint8Array): boolean {
     this.#due -= n
     const slot = this.#slot
-    if (slot !== null && buf.buffer === slot.buf.buffer) {
+    if (buf === this.#spare) {
+      this.#intoSpare = false
+      if (slot === null || this.#budget === null || slot.buf.length - this.#at < n) {
+        const copy = Buffer.allocUnsafe(n)
+        this.#spare.copy(copy, 0, 0, n)
+        this.#flush()
+        this.#deliver(copy)
+        return this.#budget === null ? true : this.#prepareSlot()
+      }
+      this.#spare.copy(slot.buf, this.#at, 0, n)
+    }
+    if (slot !== null && (buf === this.#spare || buf.buffer === slot.buf.buffer)) {
       this.#at += n
       if (this.#budget === null) {
         // Slot mode ended while this read was pending: hand it on as an ordinary chunk.
@@ -148,8 +166,9 @@ export class ReadBuffers {
       this.#intoSlot = true
       return true
     }
-    // No slot: the next read goes to an ordinary buffer, once one is free again.
+    // No slot: the next read goes to the spare buffer, once one is free again.
     this.#intoSlot = false
+    this.#intoSpare = true
     if (!this.#waiting) {
       this.#waiting = true
       this.#starved?.(true)
@@ -189,6 +208,7 @@ export class ReadBuffers {
     const slot = this.#slot
     this.#slot = null
     this.#intoSlot = false
+    this.#intoSpare = false
     this.#at = this.#from = 0
     slot?.release()
   }

@@ -56,6 +56,7 @@ export class SlotBudget {
   readonly #max: number
   taken = 0
   #waiter: (() => void) | null = null
+  #wantFree = 1
 
   constructor(pool: SlotPool, max: number) {
     this.#pool = pool
@@ -74,9 +75,13 @@ export class SlotBudget {
     return this.#waiter !== null
   }
 
-  /** Calls cb once, when one of this reader's slots came back. */
+  /**
+   * Calls cb once, when a quarter of this reader's slots are free again: a
+   * socket resumed for every slot that comes back would pause again at once.
+   */
   whenFree(cb: () => void): void {
     this.#waiter = cb
+    this.#wantFree = Math.max(1, Math.floor(this.#max / 4))
   }
 
   /** The reader is gone: it no longer waits. */
@@ -87,6 +92,7 @@ export class SlotBudget {
   /** @internal one of this reader's slots came back. */
   returned(): void {
     this.taken--
+    if (this.#max - this.taken < this.#wantFree) return
     const w = this.#waiter
     this.#waiter = null
     w?.()
