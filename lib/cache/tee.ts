@@ -19,6 +19,14 @@
 //                      └──────▶ client buffer ──▶ client
 //                               (past clientBuffer: client ◀── sink.tail(offset))
 //
+// Two ways in. With slots (the writer's client is sent with sendBlob), the
+// Tee takes the upstream body over (ResponseBody.takeOver): each slice comes
+// to #onChunk as the socket reads it, into the fill's slots; the hash, the
+// file and the client hold the slice's slot until they are done with it, and
+// the socket waits only when the fill has no slot free. Otherwise (a Range
+// on the fill, a body through a CONNECT tunnel, tests' streams) #run reads
+// the body as a stream and awaits the disk, the hash and the client.
+//
 // The client never receives a complete wrong blob: the most recent chunk is
 // held back until the SHA-256 and length matched and the sink committed (a
 // spilled client's tail holds back the final byte until the commit); on a

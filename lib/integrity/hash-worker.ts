@@ -11,6 +11,10 @@
 // are the bytes sent. The final chunk is held by the reader until digest()
 // answers.
 //
+// A chunk cut from a fill's slot (lib/upstream/slot-pool.ts) is not copied:
+// the worker was handed the slot's memory once and hashes the chunk in
+// place, and the chunk holds its slot until the worker acknowledged it.
+//
 // One fixed ring per worker (maxBacklog bytes) bounds the memory that
 // verification holds, however many blobs are being served: a per-chunk
 // SharedArrayBuffer is freed only once both threads have garbage-collected
