@@ -33,20 +33,6 @@ export async function curlGet(url, { headers = {}, expectBytes, expectStatus = 2
 }
 
 /**
- * One GET with a Range; { status, seconds, ttfb (s to the first body byte), bytes }.
- * Throws unless 206 with expectBytes (when given).
- */
-export async function curlRange(url, range, { expectBytes } = {}) {
-  const args = ['-s', '-o', '/dev/null', '-H', `Range: ${range}`, '-w', '%{http_code} %{time_total} %{size_download} %{time_starttransfer}\\n', url]
-  const { stdout } = await run('curl', args)
-  const [code, total, size, ttfb] = stdout.trim().split(/\s+/)
-  const r = { status: Number(code), seconds: Number(total), bytes: Number(size), ttfb: Number(ttfb) }
-  if (r.status !== 206) throw new Error(`GET ${url} (Range: ${range}): status ${r.status}`)
-  if (expectBytes !== undefined && r.bytes !== expectBytes) throw new Error(`GET ${url} (Range: ${range}): ${r.bytes} bytes, expected ${expectBytes}`)
-  return r
-}
-
-/**
  * n concurrent GETs of url from one curl process (all started at once).
  * Returns { wall (s, parent-measured), slowest (s, max time_total), bytes, each }.
  */

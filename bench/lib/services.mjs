@@ -84,16 +84,19 @@ export async function startRegistry({ dir, name, proxy, env = {} }) {
   return reg
 }
 
-/** nginx, one worker, sendfile: serves `root` as static files. */
-export async function startNginx({ dir, root }) {
-  const base = join(dir, 'nginx')
-  mkdirSync(join(base, 'tmp'), { recursive: true })
-  const port = await freePort()
-  const conf = join(base, 'nginx.conf')
+/** How both nginx setups serve files: sendfile, long keep-alive, no MIME types. */
+export const NGINX_FILES = `  default_type application/octet-stream;
+  types { }
+  sendfile on;
+  tcp_nopush on;
+  keepalive_timeout 65s;
+  keepalive_requests 1000000;
+  server_tokens off;`
+
+/** The top of a one-worker, foreground nginx.conf under base, up to the open `http {` block. */
+export function nginxHead(base) {
   const t = (n) => q(join(base, 'tmp', n))
-  writeFileSync(
-    conf,
-    `daemon off;
+  return `daemon off;
 master_process off;
 worker_processes 1;
 pid ${q(join(base, 'nginx.pid'))};
@@ -104,15 +107,20 @@ http {
   proxy_temp_path ${t('proxy')};
   fastcgi_temp_path ${t('fastcgi')};
   uwsgi_temp_path ${t('uwsgi')};
-  scgi_temp_path ${t('scgi')};
+  scgi_temp_path ${t('scgi')};`
+}
+
+/** nginx, one worker, sendfile: serves `root` as static files. */
+export async function startNginx({ dir, root }) {
+  const base = join(dir, 'nginx')
+  mkdirSync(join(base, 'tmp'), { recursive: true })
+  const port = await freePort()
+  const conf = join(base, 'nginx.conf')
+  writeFileSync(
+    conf,
+    `${nginxHead(base)}
   access_log ${q(join(base, 'access.log'))};
-  default_type application/octet-stream;
-  types { }
-  sendfile on;
-  tcp_nopush on;
-  keepalive_timeout 65s;
-  keepalive_requests 1000000;
-  server_tokens off;
+${NGINX_FILES}
   server {
     listen 127.0.0.1:${port};
     root ${q(root)};

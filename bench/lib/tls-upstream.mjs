@@ -14,7 +14,7 @@
 import { mkdirSync, openSync, closeSync, readSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { freePort, run, startDaemon, waitHttp } from './procs.mjs'
-import { cleanEnv } from './services.mjs'
+import { cleanEnv, NGINX_FILES, nginxHead } from './services.mjs'
 
 const q = JSON.stringify
 
@@ -48,7 +48,6 @@ export async function startTlsUpstream({ dir, storage }) {
   const [reg, redir, cdn] = [await freePort(), await freePort(), await freePort()]
   const conf = join(base, 'nginx.conf')
   const accessLog = join(base, 'access.log')
-  const t = (n) => q(join(base, 'tmp', n))
   const blobs = `${storage}/docker/registry/v2/blobs/sha256`
   // Named captures: hex = the digest's hex, pre = its first two characters.
   const blobLocation = '~ "^/v2/.+/blobs/sha256:(?<hex>(?<pre>[0-9a-f]{2})[0-9a-f]{62})$"'
@@ -67,27 +66,10 @@ export async function startTlsUpstream({ dir, storage }) {
   const signed = 'X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=bench&X-Amz-Date=20240101T000000Z&X-Amz-Expires=1200&X-Amz-SignedHeaders=host&X-Amz-Signature=$hex'
   writeFileSync(
     conf,
-    `daemon off;
-master_process off;
-worker_processes 1;
-pid ${q(join(base, 'nginx.pid'))};
-error_log ${q(join(base, 'error.log'))} warn;
-events { worker_connections 1024; }
-http {
-  client_body_temp_path ${t('body')};
-  proxy_temp_path ${t('proxy')};
-  fastcgi_temp_path ${t('fastcgi')};
-  uwsgi_temp_path ${t('uwsgi')};
-  scgi_temp_path ${t('scgi')};
+    `${nginxHead(base)}
   log_format bench '$server_port "$request" $status $body_bytes_sent "$http_range"';
   access_log ${q(accessLog)} bench;
-  default_type application/octet-stream;
-  types { }
-  sendfile on;
-  tcp_nopush on;
-  keepalive_timeout 65s;
-  keepalive_requests 1000000;
-  server_tokens off;
+${NGINX_FILES}
   server {
     listen 127.0.0.1:${reg} ssl;
     ${tls}

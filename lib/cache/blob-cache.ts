@@ -288,11 +288,9 @@ export class BlobCache {
    * writer we waited for was abandoned).
    */
   async claim(digest: string, source: string): Promise<FillClaim | FillFollower | null> {
-    const hex = hexOf(digest)
-    if (!hex || !this.#writable || this.#closed) return null
-    const sid = sourceId(source)
-    // Upstreams come from the registry map: a handful of names.
-    if (!this.#sources.has(sid)) this.#sources.set(sid, source)
+    const at = this.#fillable(digest, source)
+    if (!at) return null
+    const { hex, sid } = at
     try {
       for (let attempt = 0; attempt < 4; attempt++) {
         const result = await this.#claimOnce(hex, sid, digest)
@@ -320,10 +318,9 @@ export class BlobCache {
    * to give a follower to. Null otherwise, or when the cache cannot take it.
    */
   async claimFree(digest: string, source: string): Promise<FillClaim | null> {
-    const hex = hexOf(digest)
-    if (!hex || !this.#writable || this.#closed) return null
-    const sid = sourceId(source)
-    if (!this.#sources.has(sid)) this.#sources.set(sid, source)
+    const at = this.#fillable(digest, source)
+    if (!at) return null
+    const { hex, sid } = at
     try {
       for (let attempt = 0; attempt < 4; attempt++) {
         const result = await this.#claimOnce(hex, sid, digest, false)
@@ -335,6 +332,16 @@ export class BlobCache {
       this.#warnOnce(errCode(err), 'cache claim failed: serving uncached', { digest, code: errCode(err) })
       return null
     }
+  }
+
+  /** The blob's hex and the upstream's source id, when a fill may start at all. */
+  #fillable(digest: string, source: string): { hex: string; sid: string } | null {
+    const hex = hexOf(digest)
+    if (!hex || !this.#writable || this.#closed) return null
+    const sid = sourceId(source)
+    // Upstreams come from the registry map: a handful of names.
+    if (!this.#sources.has(sid)) this.#sources.set(sid, source)
+    return { hex, sid }
   }
 
   /** Would a blob of this many bytes be cached now (writable, open, within the bound)? */

@@ -298,21 +298,25 @@ export class Tee {
     void this.#finishPumped()
   }
 
-  async #finishPumped(): Promise<void> {
+  /** Everything was read: throws unless digest and length match, then commits. */
+  async #verifyAndCommit(): Promise<void> {
     const opts = this.#opts
+    const found = `${this.#algorithm}:${await this.#hasher.digest()}`
+    if (found !== opts.digest || (opts.size !== undefined && this.#received !== opts.size)) {
+      throw new IntegrityError({ expected: opts.digest, found, expectedSize: opts.size, foundSize: this.#received })
+    }
+    if (!this.#caching) return
+    this.#caching = false
+    await opts.sink.commit().catch((err: NodeJS.ErrnoException) => {
+      opts.log?.warn('cache commit failed: served uncached', { digest: opts.digest, code: err.code ?? String(err) })
+    })
+  }
+
+  async #finishPumped(): Promise<void> {
     try {
       this.#writeBatch()
       while (this.#writing) await this.#writing
-      const found = `${this.#algorithm}:${await this.#hasher.digest()}`
-      if (found !== opts.digest || (opts.size !== undefined && this.#received !== opts.size)) {
-        throw new IntegrityError({ expected: opts.digest, found, expectedSize: opts.size, foundSize: this.#received })
-      }
-      if (this.#caching) {
-        this.#caching = false
-        await opts.sink.commit().catch((err: NodeJS.ErrnoException) => {
-          opts.log?.warn('cache commit failed: served uncached', { digest: opts.digest, code: err.code ?? String(err) })
-        })
-      }
+      await this.#verifyAndCommit()
       if (!this.#clientGone && !this.#spill) {
         const held = this.#held
         this.#held = null
@@ -512,16 +516,7 @@ export class Tee {
       }
       await writeBatch()
       if (writing) await writing
-      const found = `${this.#algorithm}:${await hasher.digest()}`
-      if (found !== opts.digest || (opts.size !== undefined && this.#received !== opts.size)) {
-        throw new IntegrityError({ expected: opts.digest, found, expectedSize: opts.size, foundSize: this.#received })
-      }
-      if (this.#caching) {
-        this.#caching = false
-        await opts.sink.commit().catch((err: NodeJS.ErrnoException) => {
-          opts.log?.warn('cache commit failed: served uncached', { digest: opts.digest, code: err.code ?? String(err) })
-        })
-      }
+      await this.#verifyAndCommit()
       if (!this.#clientGone && !this.#spill) {
         if (held) this.#send(held)
         this.client.push(null)

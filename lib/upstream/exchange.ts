@@ -69,8 +69,6 @@ export class Exchange implements BodyOwner {
   private body: ResponseBody | null = null
   /** Set once a consumer took the body over from the stream (takeOver). */
   private sink: BodySink | null = null
-  /** Reads wait for a free slot: the upstream is not what is slow. */
-  private starved = false
   private timer: NodeJS.Timeout | null = null
   private resolve!: (res: UpstreamResponse) => void
   private reject!: (err: unknown) => void
@@ -230,8 +228,8 @@ export class Exchange implements BodyOwner {
   }
 
   private readonly onStarved = (on: boolean): void => {
+    // Waiting for a free slot is not an idle upstream.
     if (this.phase !== 'body') return
-    this.starved = on
     if (on) this.clearTimer()
     else this.armIdle()
   }
