@@ -72,6 +72,8 @@ export class BlobCache {
   readonly #ownPool: boolean
   /** Fills of this process by fill key (upstream and digest), until they settle. */
   readonly #inflight = new Map<string, Fill>()
+  /** claimFree() calls not settled yet (background fills about to start). */
+  #claiming = 0
   /** Every fill whose file operations may still be running (for close()). */
   readonly #fills = new Set<Fill>()
   readonly #follow: FollowContext
@@ -127,7 +129,7 @@ export class BlobCache {
       bytes: () => this.#index.bytes,
       chargedBytes: () => this.#index.chargedBytes,
       blobs: () => this.#index.count,
-      inflightFills: () => this.#inflight.size,
+      inflightFills: () => this.#inflight.size + this.#claiming,
       fillBufferBytes: () => this.#fillBufferBytes(),
       maxBytes: () => (Number.isFinite(opts.maxSize) ? opts.maxSize : 0),
     })
@@ -321,6 +323,8 @@ export class BlobCache {
     const at = this.#fillable(digest, source)
     if (!at) return null
     const { hex, sid } = at
+    // Counted as a fill in flight from now: it has no client that would be.
+    this.#claiming++
     try {
       for (let attempt = 0; attempt < 4; attempt++) {
         const result = await this.#claimOnce(hex, sid, digest, false)
@@ -331,6 +335,8 @@ export class BlobCache {
     } catch (err) {
       this.#warnOnce(errCode(err), 'cache claim failed: serving uncached', { digest, code: errCode(err) })
       return null
+    } finally {
+      this.#claiming--
     }
   }
 
@@ -498,7 +504,7 @@ export class BlobCache {
       ...this.#metrics.counts,
       bytesOnDisk: this.#index.bytes,
       blobs: this.#index.count,
-      inflightFills: this.#inflight.size,
+      inflightFills: this.#inflight.size + this.#claiming,
       fillBufferBytes: this.#fillBufferBytes(),
     }
   }
