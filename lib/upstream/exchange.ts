@@ -196,8 +196,13 @@ export class Exchange implements BodyOwner {
     } else {
       const sink = this.sink
       this.sink = null
-      sink?.error(err as Error)
-      this.body?.destroy(err as Error)
+      // A taken-over body's error goes to its sink; nobody listens on the stream.
+      if (sink !== null) {
+        sink.error(err as Error)
+        this.body?.destroy()
+      } else {
+        this.body?.destroy(err as Error)
+      }
     }
   }
 

@@ -122,7 +122,7 @@ export class SlotPool {
 
   /** A budget of at most max slots for one reader. */
   budget(max: number): SlotBudget {
-    return new SlotBudget(this, Math.max(1, Math.min(max, this.maxSlots)))
+    return new SlotBudget(this, Math.max(1, max))
   }
 
   /** The shared slots the pool keeps. */

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { HashWorkerPool, inlineHasher, type Hasher } from '../../lib/integrity/hash-worker.js'
+import { SlotPool } from '../../lib/upstream/slot-pool.js'
 import { sha256Hex } from '../fixtures/sha256.js'
 
 const data = randomBytes(5 * 1024 * 1024 + 7)
@@ -91,5 +92,53 @@ t.test('16 KiB chunks through a small ring; a disposed hasher gives its ring spa
   for (let i = 0; i < 4; i++) dropped.update(Buffer.alloc(16 * 1024, i))
   dropped.dispose()
   t.equal(await feed(pool.create(), 16 * 1024), expected, '16 KiB records (a TLS upstream) hash to the right digest')
+  await pool.close()
+})
+
+t.test('chunks at every offset modulo 8 through a ring that wraps often: the skipped bytes never corrupt a digest', async (t) => {
+  // 40-byte ring: most chunks need padding to line up with their source, and
+  // many need the ring's tail skipped as well.
+  const pool = new HashWorkerPool({ threads: 1, maxBacklog: 40 })
+  t.equal(await pool.warm(), true)
+  const src = randomBytes(4096)
+  const hashers = [0, 1, 2, 3].map(() => pool.create(2 * 1024 * 1024))
+  const fed = [Buffer.alloc(0), Buffer.alloc(0), Buffer.alloc(0), Buffer.alloc(0)]
+  let off = 0
+  for (let i = 0; i < 400; i++) {
+    const len = 1 + ((i * 7) % 29)
+    const start = (off + i) % (src.length - len)
+    const chunk = src.subarray(start, start + len) // byteOffset: every value modulo 8
+    const k = i % 4
+    hashers[k]!.update(chunk)
+    fed[k] = Buffer.concat([fed[k]!, chunk])
+    off += 3
+  }
+  const got = await Promise.all(hashers.map((h) => h.digest()))
+  t.same(got, fed.map((b) => sha256Hex(b)), 'each digest is that of the bytes it was fed')
+  await pool.close()
+})
+
+t.test('slot chunks are hashed in place, and their slots are held until the worker is done', async (t) => {
+  const slots = new SlotPool({ slotSize: 64 * 1024, maxSlots: 2 })
+  const pool = new HashWorkerPool({ threads: 1, slots })
+  t.equal(await pool.warm(), true)
+  const budget = slots.budget(4)
+  const h = pool.create(2 * 1024 * 1024)
+  const fed: Buffer[] = []
+  const taken = []
+  for (let i = 0; i < 4; i++) {
+    const slot = budget.take()!
+    slot.buf.set(randomBytes(slot.buf.length))
+    const chunk = slot.buf.subarray(i + 1, slot.buf.length - i) // odd offsets, in place
+    fed.push(Buffer.from(chunk))
+    h.update(chunk)
+    taken.push(slot)
+  }
+  t.same(taken.map((s) => s.pooled), [true, true, false, false], 'past maxSlots the pool hands out overflow buffers')
+  for (const s of taken) s.release() // the reader lets go; the hash still holds the shared ones
+  t.ok(slots.inUse >= 1, 'a shared slot stays held while its chunk is queued for the worker')
+  t.equal(await h.digest(), sha256Hex(Buffer.concat(fed)), 'the digest of the slots as they were when fed')
+  t.equal(slots.inUse, 0, 'every slot back in the pool once hashed')
+  t.equal(budget.taken, 0)
   await pool.close()
 })
