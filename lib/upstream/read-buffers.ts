@@ -150,13 +150,15 @@ export class ReadBuffers {
 
   /** Makes sure the next read has slot space; false (stop reading) when none is free. */
   #prepareSlot(): boolean {
-    const budget = this.#budget
-    if (budget === null) return true
+    if (this.#budget === null) return true
     if (this.#slot !== null && this.#at < this.#slot.buf.length) {
       this.#intoSlot = true
       return true
     }
     this.#flush()
+    // The flush may have ended the body (and slot mode): then read on as usual.
+    const budget = this.#budget
+    if (budget === null) return true
     this.#dropSlot()
     const slot = budget.take()
     if (slot !== null) {
@@ -219,8 +221,14 @@ export class ReadBuffers {
     this.#budget.cancel()
     this.#budget = null
     this.#starved = null
-    this.#waiting = false
     this.#due = Infinity
+    if (this.#waiting) {
+      // Stopped for want of a slot, and the body ended all the same (TLS
+      // hands on the records it decrypted already): the socket must read on,
+      // or the next response on it is never seen.
+      this.#waiting = false
+      if (this.#socket?.destroyed === false) this.#socket.resume()
+    }
     // Outside onRead, the socket's next buffer is the slot's free part
     // already: keep holding the slot until that read lands (or the socket
     // closes), as nobody else may be handed memory the kernel may write to.
