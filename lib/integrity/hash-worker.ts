@@ -143,13 +143,8 @@ class HashThread {
     })
     this.worker.on('message', (m: FromWorker) => {
       if (m.op === 'a' && m.slot) {
+        // Acknowledged in order; a slot chunk never counts toward backlog().
         this.#slotsOut.shift()?.release()
-        const job = this.jobs.get(m.id)
-        if (job && job.queued === 0) {
-          const drained = job.drained
-          job.drained = null
-          drained?.()
-        }
         return
       }
       if (m.op === 'a' && m.ring) {

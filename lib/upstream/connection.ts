@@ -83,11 +83,13 @@ export class Connection implements ExchangeHost {
     readsOf(this.socket)?.useSlots(null)
   }
 
-  useSlots(budget: SlotBudget | null, starved?: (on: boolean) => void, remaining?: number): boolean {
+  get readsIntoSlots(): boolean {
     // A socket without onread (through a CONNECT tunnel) keeps Node's buffers.
-    const reads = readsOf(this.socket)
-    reads?.useSlots(budget, starved, remaining)
-    return reads !== undefined
+    return readsOf(this.socket) !== undefined
+  }
+
+  useSlots(budget: SlotBudget | null, starved?: (on: boolean) => void, remaining?: number): void {
+    readsOf(this.socket)?.useSlots(budget, starved, remaining)
   }
 
   release(reusable: boolean): void {

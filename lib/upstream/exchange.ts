@@ -37,8 +37,10 @@ export interface ExchangeHost {
   kill(): void
   /** The response was received in full. */
   release(reusable: boolean): void
-  /** Reads land in this budget's slots from now on (null: ordinary buffers again); false if this socket cannot. */
-  useSlots(budget: SlotBudget | null, starved?: (on: boolean) => void, remaining?: number): boolean
+  /** Can this socket read into slots (it reads through onread)? */
+  readonly readsIntoSlots: boolean
+  /** Reads land in this budget's slots from now on (null: ordinary buffers again). */
+  useSlots(budget: SlotBudget | null, starved?: (on: boolean) => void, remaining?: number): void
 }
 
 /** The parts of the parser's header info we use. */
@@ -215,7 +217,7 @@ export class Exchange implements BodyOwner {
     const body = this.body
     if (body === null || this.sink !== null || body.destroyed || (this.phase !== 'body' && this.phase !== 'complete')) return false
     // Slots are the taken-over body's only backpressure: no slots, no takeover.
-    if (this.phase === 'body' && !this.host.useSlots(null)) return false
+    if (this.phase === 'body' && !this.host.readsIntoSlots) return false
     // What the stream holds goes first, as one chunk (read() joins it).
     for (let c = body.read() as Buffer | null; c !== null; c = body.read() as Buffer | null) sink.chunk(c)
     if (this.phase === 'complete') {

@@ -121,10 +121,8 @@ export class ReadBuffers {
     if (buf === this.#spare) {
       this.#intoSpare = false
       if (slot === null || this.#budget === null || slot.buf.length - this.#at < n) {
-        const copy = Buffer.allocUnsafe(n)
-        this.#spare.copy(copy, 0, 0, n)
         this.#flush()
-        this.#deliver(copy)
+        this.#deliver(copyOut(this.#spare, 0, n))
         return this.#budget === null ? true : this.#prepareSlot()
       }
       this.#spare.copy(slot.buf, this.#at, 0, n)
@@ -133,8 +131,7 @@ export class ReadBuffers {
       this.#at += n
       if (this.#budget === null) {
         // Slot mode ended while this read was pending: hand it on as an ordinary chunk.
-        const copy = Buffer.allocUnsafe(n)
-        copy.set(slot.buf.subarray(this.#at - n, this.#at))
+        const copy = copyOut(slot.buf, this.#at - n, this.#at)
         this.#dropSlot()
         this.#deliver(copy)
         return true
@@ -258,24 +255,31 @@ export class ReadBuffers {
   }
 }
 
+/** A copy of src[start, end) that nobody else will write to. */
+function copyOut(src: Buffer, start: number, end: number): Buffer {
+  const copy = Buffer.allocUnsafe(end - start)
+  src.copy(copy, 0, start, end)
+  return copy
+}
+
 const readers = new WeakMap<net.Socket, ReadBuffers>()
 
-/** net.connect, reading through ReadBuffers; its chunks go to readsOf(socket).sink, not to 'data'. */
-export function connectSized(opts: net.NetConnectOpts): net.Socket {
-  const reads = new ReadBuffers(false)
-  const socket = net.connect({ ...opts, onread: { buffer: reads.next, callback: reads.onRead } } as net.NetConnectOpts)
+function sized<S extends net.Socket>(coalesce: boolean, connect: (onread: object) => S): S {
+  const reads = new ReadBuffers(coalesce)
+  const socket = connect({ onread: { buffer: reads.next, callback: reads.onRead } })
   reads.attach(socket)
   readers.set(socket, reads)
   return socket
 }
 
+/** net.connect, reading through ReadBuffers; its chunks go to readsOf(socket).sink, not to 'data'. */
+export function connectSized(opts: net.NetConnectOpts): net.Socket {
+  return sized(false, (onread) => net.connect({ ...opts, ...onread } as net.NetConnectOpts))
+}
+
 /** tls.connect making its own TCP socket, reading through ReadBuffers (records coalesced). */
 export function connectSizedTls(opts: tls.ConnectionOptions): tls.TLSSocket {
-  const reads = new ReadBuffers(true)
-  const socket = tls.connect({ ...opts, onread: { buffer: reads.next, callback: reads.onRead } } as tls.ConnectionOptions)
-  reads.attach(socket)
-  readers.set(socket, reads)
-  return socket
+  return sized(true, (onread) => tls.connect({ ...opts, ...onread } as tls.ConnectionOptions))
 }
 
 /** The ReadBuffers a socket from connectSized() reads through. */

@@ -36,10 +36,6 @@ export class Slot {
     this.buf = pooled ? Buffer.from(new SharedArrayBuffer(size)) : Buffer.allocUnsafeSlow(size)
   }
 
-  get refs(): number {
-    return this.#refs
-  }
-
   hold(): void {
     this.#refs++
   }
@@ -123,11 +119,6 @@ export class SlotPool {
   /** A budget of at most max slots for one reader. */
   budget(max: number): SlotBudget {
     return new SlotBudget(this, Math.max(1, max))
-  }
-
-  /** The shared slots the pool keeps. */
-  get slots(): readonly Slot[] {
-    return this.#all
   }
 
   /** Slots (and overflow buffers) held by someone now. */
